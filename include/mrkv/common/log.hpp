@@ -1,0 +1,34 @@
+// Process-wide logging: one whole line per event on stderr, with a UTC timestamp, a level and the
+// component that speaks. Lines from different threads never interleave (one mutex, one write).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace mrkv::log {
+
+enum class level { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+
+// Parses "debug", "info", "warn", "error" or "off"; throws std::invalid_argument otherwise.
+level parse_level(std::string_view name);
+std::string_view level_name(level l);
+
+// The threshold below which lines are dropped; "info" until set.
+void set_threshold(level l);
+bool enabled(level l);
+
+// Writes "2026-11-25T13:24:50.123Z INFO  [component] message\n" if `l` passes the threshold.
+void write(level l, std::string_view component, std::string_view message);
+
+inline void debug(std::string_view component, std::string_view message) {
+  if (enabled(level::debug)) write(level::debug, component, message);
+}
+inline void info(std::string_view component, std::string_view message) { write(level::info, component, message); }
+inline void warn(std::string_view component, std::string_view message) { write(level::warn, component, message); }
+inline void error(std::string_view component, std::string_view message) { write(level::error, component, message); }
+
+// Quotes text that came from a peer so that it can't forge log lines or hide in them: control bytes are
+// escaped and long text is cut.
+std::string peer_text(std::string_view text, std::size_t max_len = 200);
+
+}  // namespace mrkv::log
