@@ -1,0 +1,81 @@
+// The HTTP/1.1 JSON server every mode runs.
+//
+// Thread model: `threads` io_contexts, each run by exactly one thread. One acceptor (on context 0)
+// hands accepted connections round-robin to the contexts, and each connection is served by one
+// coroutine that never leaves its context. So a handler runs on one thread at a time per connection,
+// and handlers of different connections may run at once on different threads: state shared between
+// connections must be thread-safe (the kv store shards it under mutexes) or the server must run one
+// thread (the coordinator does, and keeps its tables lock-free on context 0).
+//
+// Every connection has an idle timeout (waiting for a request to begin), a read timeout (a begun
+// request must arrive whole), and a write timeout; a connection over --max-connections is answered 503
+// and closed at once. stop() stops accepting, closes idle connections, lets in-flight requests finish
+// for at most `drain_timeout`, then stops the threads.
+#pragma once
+
+#include "mrkv/http/metrics.hpp"
+#include "mrkv/http/router.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace mrkv::http {
+
+struct server_config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  unsigned threads = 1;
+  std::size_t max_connections = 10'000;
+  std::size_t max_body = 1 << 20;            // bytes; larger bodies get 413
+  std::size_t max_header = 16 << 10;         // bytes; larger headers get 431
+  std::chrono::milliseconds idle_timeout{60'000};   // between requests on a keep-alive connection
+  std::chrono::milliseconds read_timeout{10'000};   // from a request's first byte to its last
+  std::chrono::milliseconds write_timeout{10'000};  // to send one response
+  std::chrono::milliseconds drain_timeout{1'000};   // in-flight requests get this long after stop()
+  std::string auth_token;  // when set, every non-public route needs "Authorization: Bearer <token>"
+};
+
+class server {
+ public:
+  // `mode` names the server in /healthz, /metrics and logs ("kvserver", "coordinator").
+  // GET /healthz and GET /metrics are added to `routes` here.
+  server(server_config config, std::string mode, router routes);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds, listens and starts the threads. Returns the bound endpoint (the real port when port was 0).
+  // Throws boost::system::system_error when the address can't be bound.
+  boost::asio::ip::tcp::endpoint start();
+
+  // Makes SIGINT and SIGTERM call stop(). Call before start().
+  void stop_on_signals();
+
+  // Graceful stop (see the file comment). Thread-safe, idempotent, returns at once.
+  void stop();
+
+  // Blocks until every thread has ended (after stop()).
+  void wait();
+
+  // Context 0: where the acceptor lives, and where a single-threaded service keeps its state.
+  boost::asio::io_context& main_context();
+
+  const http::metrics& metrics() const;
+  const server_config& config() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Builds the response for one request without any I/O: routing, auth, JSON errors, metrics. This is
+// the piece the fuzzer and the unit tests drive directly. Exposed for them; the server calls it too.
+boost::asio::awaitable<response> handle_request(const router& routes, const server_config& config,
+                                                http::metrics& counters, request req);
+
+}  // namespace mrkv::http

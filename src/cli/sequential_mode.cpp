@@ -1,0 +1,9 @@
+#include "mrkv/cli/modes.hpp"
+#include "mrkv/cli/options.hpp"
+
+namespace mrkv::cli {
+
+// SCAFFOLD: replaced by the real mode in its own commit.
+int run_sequential(const args&) { throw usage_error("sequential: not built yet"); }
+
+}  // namespace mrkv::cli

@@ -1,0 +1,31 @@
+#include "mrkv/http/router.hpp"
+
+namespace mrkv::http {
+
+void router::add(verb method, std::string path, sync_handler handler) {
+  routes_.push_back(route{method, std::move(path), std::move(handler), false});
+}
+
+void router::add_async(verb method, std::string path, async_handler handler) {
+  routes_.push_back(route{method, std::move(path), std::move(handler), false});
+}
+
+void router::add_public(verb method, std::string path, sync_handler handler) {
+  routes_.push_back(route{method, std::move(path), std::move(handler), true});
+}
+
+router::match router::find(verb method, std::string_view target) const {
+  auto query = target.find('?');
+  std::string_view path = target.substr(0, query);
+  bool path_known = false;
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    if (routes_[i].path != path) continue;
+    path_known = true;
+    // HEAD is answered like GET would be, without a body (the server drops it).
+    if (routes_[i].method == method || (method == verb::head && routes_[i].method == verb::get))
+      return match{&routes_[i], i, 200};
+  }
+  return match{nullptr, 0, path_known ? 405u : 404u};
+}
+
+}  // namespace mrkv::http

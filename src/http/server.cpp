@@ -1,0 +1,372 @@
+#include "mrkv/http/server.hpp"
+
+#include "mrkv/common/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace mrkv::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+bool tokens_equal(std::string_view given, std::string_view expected) {
+  // Constant time in the token's content: a mismatch at byte 0 costs what a mismatch at the end does.
+  if (given.size() != expected.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  return diff == 0;
+}
+
+bool authorized(const request& req, const std::string& token) {
+  auto it = req.find(bhttp::field::authorization);
+  if (it == req.end()) return false;
+  std::string_view value = it->value();
+  constexpr std::string_view scheme = "Bearer ";
+  if (value.size() < scheme.size() || value.substr(0, scheme.size()) != scheme) return false;
+  return tokens_equal(value.substr(scheme.size()), token);
+}
+
+response make_response(reply r, unsigned version, bool keep_alive, bool head) {
+  response res{static_cast<bhttp::status>(r.status), version};
+  res.set(bhttp::field::server, "mrkv/" MRKV_VERSION);
+  res.set(bhttp::field::content_type, r.content_type);
+  if (r.status == 401) res.set(bhttp::field::www_authenticate, "Bearer");
+  res.keep_alive(keep_alive);
+  if (r.body.empty() || r.body.back() != '\n') r.body.push_back('\n');  // curl's prompt on a line of its own
+  if (head) {
+    res.content_length(r.body.size());
+  } else {
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+  }
+  return res;
+}
+
+const std::string& refusal_bytes() {
+  static const std::string bytes = [] {
+    std::string body = R"({"error":"too many connections; try again later"})" "\n";
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           "Retry-After: 1\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return bytes;
+}
+
+}  // namespace
+
+asio::awaitable<response> handle_request(const router& routes, const server_config& config,
+                                         http::metrics& counters, request req) {
+  auto started = std::chrono::steady_clock::now();
+  unsigned version = req.version();
+  bool keep_alive = req.keep_alive();
+  bool head = req.method() == verb::head;
+  auto match = routes.find(req.method(), req.target());
+  if (!match.found) {
+    counters.record_unmatched(match.status);
+    std::string what = match.status == 404 ? "no such path: " : "method not allowed on ";
+    std::string target(req.target().substr(0, 128));
+    co_return make_response(error_reply(match.status, what + target), version, keep_alive, head);
+  }
+  reply answer;
+  if (!match.found->public_route && !config.auth_token.empty() && !authorized(req, config.auth_token)) {
+    answer = error_reply(401, "missing or wrong bearer token");
+  } else {
+    try {
+      if (auto* sync = std::get_if<sync_handler>(&match.found->handler))
+        answer = (*sync)(req);
+      else
+        answer = co_await std::get<async_handler>(match.found->handler)(std::move(req));
+    } catch (const request_error& e) {
+      answer = error_reply(e.status(), e.what());
+    } catch (const std::exception& e) {
+      log::error("http", "handler for " + match.found->path + " failed: " + e.what());
+      answer = error_reply(500, std::string("internal error: ") + e.what());
+    }
+  }
+  counters.record_request(match.index, answer.status, std::chrono::steady_clock::now() - started);
+  co_return make_response(std::move(answer), version, keep_alive, head);
+}
+
+struct server::impl {
+  // A connection as the stop logic sees it; touched only on its own context's thread.
+  struct connection {
+    beast::tcp_stream* stream;
+    bool busy;  // between a request's first byte and the end of its response
+  };
+
+  server_config config;
+  std::string mode;
+  router routes;
+  std::optional<http::metrics> counters;
+
+  std::vector<std::list<connection>> connections;  // one list per context; outlives the contexts
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> drain_timer;
+  std::optional<asio::signal_set> signals;
+  std::vector<std::thread> threads;
+  std::size_t next_context = 0;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> finished{false};
+  std::atomic<std::size_t> live{0};
+
+  void finish() {
+    if (finished.exchange(true)) return;
+    for (auto& c : contexts) c->stop();
+  }
+
+  void session_ended() {
+    counters->connection_closed();
+    if (live.fetch_sub(1) == 1 && stopping.load()) asio::post(*contexts[0], [this] { finish(); });
+  }
+
+  void refuse(tcp::socket socket) {
+    counters->connection_refused();
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(refusal_bytes()), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto& target = *contexts[next_context++ % contexts.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(asio::any_io_executor(target.get_executor()), use_tuple);
+      if (stopping.load() || ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        // Out of descriptors or a connection reset before accept: back off a little rather than spin.
+        log::warn("http", mode + " accept failed: " + ec.message());
+        asio::steady_timer pause(acceptor->get_executor(), std::chrono::milliseconds(50));
+        co_await pause.async_wait(use_tuple);
+        continue;
+      }
+      if (live.load() >= config.max_connections) {
+        refuse(std::move(socket));
+        continue;
+      }
+      live.fetch_add(1);
+      counters->connection_opened();
+      auto executor = socket.get_executor();
+      std::size_t index = (next_context - 1) % contexts.size();
+      auto session = run_session(std::move(socket), index);
+      asio::co_spawn(executor, std::move(session), [this](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            log::error("http", mode + " connection ended by an unexpected error: " + ex.what());
+          }
+        }
+        session_ended();
+      });
+    }
+  }
+
+  asio::awaitable<void> write_and_close(beast::tcp_stream& stream, unsigned status, std::string_view message) {
+    auto res = make_response(error_reply(status, message), 11, false, false);
+    stream.expires_after(config.write_timeout);
+    co_await bhttp::async_write(stream, res, use_tuple);
+  }
+
+  asio::awaitable<void> run_session(tcp::socket socket, std::size_t context_index) {
+    beast::tcp_stream stream(std::move(socket));
+    boost::system::error_code ignored;
+    stream.socket().set_option(tcp::no_delay(true), ignored);
+    auto& registry = connections[context_index];
+    auto self = registry.insert(registry.end(), connection{&stream, false});
+    struct unregister {
+      std::list<connection>& list;
+      std::list<connection>::iterator it;
+      ~unregister() { list.erase(it); }
+    } guard{registry, self};
+
+    beast::flat_buffer buffer;
+    while (!stopping.load()) {
+      if (buffer.size() == 0) {
+        // Idle: wait for the first byte of the next request under the (long) idle timeout.
+        self->busy = false;
+        stream.expires_after(config.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+        if (ec) break;
+        buffer.commit(n);
+      }
+      self->busy = true;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(config.max_body);
+      parser.header_limit(static_cast<std::uint32_t>(config.max_header));
+      stream.expires_after(config.read_timeout);
+      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      if (ec == bhttp::error::body_limit) {
+        co_await write_and_close(stream, 413, "body larger than " + std::to_string(config.max_body) + " bytes");
+        break;
+      }
+      if (ec == bhttp::error::header_limit) {
+        co_await write_and_close(stream, 431, "header larger than " + std::to_string(config.max_header) + " bytes");
+        break;
+      }
+      if (ec && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() && ec != bhttp::error::end_of_stream &&
+          ec != bhttp::error::partial_message) {
+        co_await write_and_close(stream, 400, "malformed HTTP request: " + ec.message());
+        break;
+      }
+      if (ec) {
+        if (ec != beast::error::timeout) break;
+        log::debug("http", mode + " closed a connection whose request did not arrive within the read timeout");
+        break;
+      }
+      auto res = co_await handle_request(routes, config, *counters, parser.release());
+      if (stopping.load()) res.keep_alive(false);
+      bool keep_alive = res.keep_alive();
+      stream.expires_after(config.write_timeout);
+      auto [write_ec, written] = co_await bhttp::async_write(stream, res, use_tuple);
+      if (write_ec || !keep_alive) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+  }
+
+  void begin_stop() {
+    // Runs on context 0.
+    boost::system::error_code ignored;
+    if (acceptor) acceptor->close(ignored);
+    if (signals) signals->cancel(ignored);
+    if (live.load() == 0) return finish();
+    drain_timer.emplace(*contexts[0], config.drain_timeout);
+    drain_timer->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      if (live.load() > 0)
+        log::warn("http", mode + " drain timeout: closing " + std::to_string(live.load()) + " connections");
+      finish();
+    });
+    for (std::size_t i = 0; i < contexts.size(); ++i) {
+      asio::post(*contexts[i], [this, i] {
+        for (auto& c : connections[i])
+          if (!c.busy) c.stream->cancel();
+      });
+    }
+  }
+};
+
+server::server(server_config config, std::string mode, router routes) : impl_(std::make_unique<impl>()) {
+  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  impl_->config = std::move(config);
+  impl_->mode = std::move(mode);
+  impl_->routes = std::move(routes);
+  std::string mode_name = impl_->mode;
+  impl_->routes.add_public(verb::get, "/healthz", [mode_name](const request&) {
+    return json_reply({{"status", "ok"}, {"mode", mode_name}});
+  });
+  impl* self = impl_.get();
+  impl_->routes.add(verb::get, "/metrics", [self](const request&) {
+    return reply{200, self->counters->render(self->mode), "text/plain; version=0.0.4"};
+  });
+  std::vector<std::string> names;
+  for (const auto& r : impl_->routes.routes()) names.push_back(r.path);
+  impl_->counters.emplace(std::move(names));
+  impl_->connections.resize(impl_->config.threads);
+  for (unsigned i = 0; i < impl_->config.threads; ++i) {
+    impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
+    impl_->guards.push_back(asio::make_work_guard(*impl_->contexts.back()));
+  }
+}
+
+server::~server() {
+  stop();
+  wait();
+}
+
+tcp::endpoint server::start() {
+  auto& ctx = *impl_->contexts[0];
+  auto address = asio::ip::make_address(impl_->config.host);
+  tcp::endpoint endpoint(address, impl_->config.port);
+  impl_->acceptor.emplace(ctx);
+  impl_->acceptor->open(endpoint.protocol());
+  impl_->acceptor->set_option(tcp::acceptor::reuse_address(true));
+  impl_->acceptor->bind(endpoint);
+  impl_->acceptor->listen(asio::socket_base::max_listen_connections);
+  auto bound = impl_->acceptor->local_endpoint();
+  impl* self = impl_.get();
+  asio::co_spawn(ctx, self->accept_loop(), [self](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::error("http", self->mode + " accept loop failed: " + ex.what());
+    }
+  });
+  for (auto& c : impl_->contexts) {
+    asio::io_context* context = c.get();
+    impl_->threads.emplace_back([context, self] {
+      for (;;) {
+        try {
+          context->run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler that throws outside a coroutine must not take the process down.
+          log::error("http", self->mode + " event loop error: " + e.what());
+        }
+      }
+    });
+  }
+  return bound;
+}
+
+void server::stop_on_signals() {
+  impl* self = impl_.get();
+  impl_->signals.emplace(*impl_->contexts[0], SIGINT, SIGTERM);
+  impl_->signals->async_wait([self](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    log::info("http", self->mode + " received " + (signal == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    if (self->stopping.exchange(true)) return;
+    for (auto& g : self->guards) g.reset();
+    self->begin_stop();
+  });
+}
+
+void server::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  impl* self = impl_.get();
+  for (auto& g : impl_->guards) g.reset();
+  asio::post(*impl_->contexts[0], [self] { self->begin_stop(); });
+}
+
+void server::wait() {
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+asio::io_context& server::main_context() { return *impl_->contexts[0]; }
+
+const http::metrics& server::metrics() const { return *impl_->counters; }
+
+const server_config& server::config() const { return impl_->config; }
+
+}  // namespace mrkv::http
