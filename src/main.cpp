@@ -26,6 +26,7 @@ constexpr std::array modes{
     mode{"status", "print a coordinator's job status", mrkv::cli::run_status},
     mode{"kvserver", "linearizable key/value server", mrkv::cli::run_kvserver},
     mode{"kv", "key/value client: get, put, append", mrkv::cli::run_kv},
+    mode{"bench", "load generator for the key/value server (ops/s, latency percentiles)", mrkv::cli::run_bench},
     mode{"probe", "health check: exit 0 iff a URL answers 2xx (for container HEALTHCHECKs)", mrkv::cli::run_probe},
 };
 

@@ -15,6 +15,7 @@ int run_sequential(const args& words);   // MapReduce reference run in one proce
 int run_status(const args& words);       // prints a coordinator's job status
 int run_kvserver(const args& words);     // key/value server
 int run_kv(const args& words);           // key/value clerk CLI: get, put, append
-int run_probe(const args& words);        // health check for containers: exit 0 iff GET URL answers 2xx
+int run_probe(const args& words);
+int run_bench(const args& words);        // load generator: `mrkv bench kv ...`        // health check for containers: exit 0 iff GET URL answers 2xx
 
 }  // namespace mrkv::cli

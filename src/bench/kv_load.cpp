@@ -1,0 +1,172 @@
+#include "mrkv/bench/kv_load.hpp"
+
+#include "mrkv/http/client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace mrkv::bench {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+void parse_mix(const std::string& mix, kv_load_config& config) {
+  std::vector<unsigned> weights;
+  std::stringstream in(mix);
+  std::string part;
+  while (std::getline(in, part, ':')) {
+    std::size_t used = 0;
+    unsigned long w = 0;
+    try {
+      w = std::stoul(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || part.empty() || w > 1000)
+      throw std::invalid_argument("bad --mix '" + mix + "': want get:put[:append] weights, e.g. 1:1:0");
+    weights.push_back(static_cast<unsigned>(w));
+  }
+  if (weights.size() < 2 || weights.size() > 3)
+    throw std::invalid_argument("bad --mix '" + mix + "': want get:put[:append] weights, e.g. 1:1:0");
+  weights.resize(3, 0);
+  if (weights[0] + weights[1] + weights[2] == 0) throw std::invalid_argument("--mix weights are all zero");
+  config.get_weight = weights[0];
+  config.put_weight = weights[1];
+  config.append_weight = weights[2];
+}
+
+namespace {
+
+struct shared_state {
+  const kv_load_config& config;
+  clock::time_point record_from;
+  clock::time_point stop_at;
+  std::mutex merge_mutex;
+  kv_load_report total;
+};
+
+std::string key_name(std::uint64_t index) { return "key:" + std::to_string(index); }
+
+// The shape check: a benchmark that counts wrong answers as work measures nothing.
+bool reply_ok(int op, const http::call_result& r) {
+  if (!r.ok() || !r.body.is_object()) return false;
+  if (op == 1) return r.body.empty();
+  auto it = r.body.find("value");
+  return it != r.body.end() && it->is_string();
+}
+
+asio::awaitable<void> one_connection(shared_state& shared, unsigned seed, kv_load_report& mine) {
+  const auto& config = shared.config;
+  http::client client(co_await asio::this_coro::executor, config.server, {config.auth_token});
+  std::mt19937_64 random(seed);
+  std::uniform_int_distribution<std::uint64_t> pick_key(0, config.keys - 1);
+  unsigned total_weight = config.get_weight + config.put_weight + config.append_weight;
+  std::uniform_int_distribution<unsigned> pick_op(0, total_weight - 1);
+  std::string value(config.value_size, 'x');
+  for (auto& c : value) c = static_cast<char>('a' + random() % 26);
+  std::string body;
+  for (;;) {
+    auto now = clock::now();
+    if (now >= shared.stop_at) break;
+    unsigned draw = pick_op(random);
+    int op = draw < config.get_weight ? 0 : draw < config.get_weight + config.put_weight ? 1 : 2;
+    auto key = key_name(pick_key(random));
+    body.clear();
+    body.append(R"({"key":")").append(key).push_back('"');
+    if (op != 0) body.append(R"(,"value":")").append(value).push_back('"');
+    body.push_back('}');
+    static constexpr const char* targets[] = {"/v1/get", "/v1/put", "/v1/append"};
+    auto started = clock::now();
+    auto r = co_await client.call(boost::beast::http::verb::post, targets[op], body, config.request_timeout);
+    auto finished = clock::now();
+    if (started < shared.record_from) continue;
+    if (!reply_ok(op, r)) {
+      ++mine.errors;
+      if (mine.first_error.empty())
+        mine.first_error = r.ok() ? "unexpected reply " + r.body.dump().substr(0, 200) : r.error->describe();
+      continue;
+    }
+    ++mine.operations;
+    (op == 0 ? mine.gets : op == 1 ? mine.puts : mine.appends)++;
+    mine.latency.record(finished - started);
+  }
+}
+
+asio::awaitable<void> preload_range(const kv_load_config& config, std::uint64_t first, std::uint64_t last,
+                                    std::atomic<std::uint64_t>& failures) {
+  http::client client(co_await asio::this_coro::executor, config.server, {config.auth_token});
+  std::string value(config.value_size, 'p');
+  for (std::uint64_t k = first; k < last; ++k) {
+    std::string body = R"({"key":")" + key_name(k) + R"(","value":")" + value + R"("})";
+    auto r = co_await client.call(boost::beast::http::verb::post, "/v1/put", body, config.request_timeout);
+    if (!r.ok()) ++failures;
+  }
+}
+
+void spawn_checked(asio::io_context& context, asio::awaitable<void> work, std::exception_ptr& failure) {
+  asio::co_spawn(context, std::move(work), [&failure](std::exception_ptr e) {
+    if (e && !failure) failure = e;
+  });
+}
+
+}  // namespace
+
+kv_load_report run_kv_load(const kv_load_config& config) {
+  if (config.clients == 0 || config.keys == 0) throw std::invalid_argument("--clients and --keys must be positive");
+  unsigned threads = std::max(1u, std::min(config.threads, config.clients));
+  std::exception_ptr failure;
+  if (config.preload) {
+    asio::io_context context;
+    std::atomic<std::uint64_t> failures{0};
+    unsigned loaders = std::min<std::uint64_t>(config.clients, config.keys);
+    for (unsigned i = 0; i < loaders; ++i)
+      spawn_checked(context, preload_range(config, config.keys * i / loaders, config.keys * (i + 1) / loaders, failures),
+                    failure);
+    context.run();
+    if (failure) std::rethrow_exception(failure);
+    if (failures.load() > 0)
+      throw std::runtime_error("preload: " + std::to_string(failures.load()) + " puts failed; is the server up?");
+  }
+  auto start = clock::now();
+  shared_state shared{config, start + config.warmup, start + config.warmup + config.duration, {}, {}};
+  std::vector<std::thread> workers;
+  std::vector<std::exception_ptr> failures(threads);
+  for (unsigned t = 0; t < threads; ++t) {
+    workers.emplace_back([&shared, &config, &failures, t, threads] {
+      asio::io_context context(1);
+      std::vector<kv_load_report> reports(config.clients / threads + 1);
+      unsigned mine = 0;
+      for (unsigned c = t; c < config.clients; c += threads)
+        spawn_checked(context, one_connection(shared, 0x9e3779b9u * (c + 1), reports[mine++]), failures[t]);
+      context.run();
+      std::lock_guard lock(shared.merge_mutex);
+      for (unsigned i = 0; i < mine; ++i) {
+        auto& r = reports[i];
+        shared.total.operations += r.operations;
+        shared.total.errors += r.errors;
+        shared.total.gets += r.gets;
+        shared.total.puts += r.puts;
+        shared.total.appends += r.appends;
+        shared.total.latency.merge(r.latency);
+        if (shared.total.first_error.empty()) shared.total.first_error = r.first_error;
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  for (auto& f : failures)
+    if (f) std::rethrow_exception(f);
+  shared.total.seconds = std::chrono::duration<double>(config.duration).count();
+  return std::move(shared.total);
+}
+
+}  // namespace mrkv::bench
