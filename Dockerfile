@@ -21,7 +21,7 @@ RUN cmake --preset release -DMRKV_BUILD_TESTS=OFF >/dev/null \
 
 FROM debian:bookworm
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libboost-program-options1.81.0 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libboost-program-options1.81.0 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 7700 --user-group --create-home --home-dir /var/lib/mrkv mrkv \
  && mkdir -p /work && chown mrkv:mrkv /work

@@ -3,7 +3,7 @@
 # and runs the whole suite: every test in release and asan, the concurrency tests in tsan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh curl procps
+scripts/deps.sh curl procps openssl
 for preset in release asan tsan; do
   echo "== $preset: build" >&2
   cmake --preset "$preset" >/dev/null

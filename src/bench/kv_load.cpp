@@ -67,7 +67,7 @@ bool reply_ok(int op, const http::call_result& r) {
 
 asio::awaitable<void> one_connection(shared_state& shared, unsigned seed, kv_load_report& mine) {
   const auto& config = shared.config;
-  http::client client(co_await asio::this_coro::executor, config.server, {config.auth_token});
+  http::client client(co_await asio::this_coro::executor, config.server, config.client);
   std::mt19937_64 random(seed);
   std::uniform_int_distribution<std::uint64_t> pick_key(0, config.keys - 1);
   unsigned total_weight = config.get_weight + config.put_weight + config.append_weight;
@@ -104,7 +104,7 @@ asio::awaitable<void> one_connection(shared_state& shared, unsigned seed, kv_loa
 
 asio::awaitable<void> preload_range(const kv_load_config& config, std::uint64_t first, std::uint64_t last,
                                     std::atomic<std::uint64_t>& failures) {
-  http::client client(co_await asio::this_coro::executor, config.server, {config.auth_token});
+  http::client client(co_await asio::this_coro::executor, config.server, config.client);
   std::string value(config.value_size, 'p');
   for (std::uint64_t k = first; k < last; ++k) {
     std::string body = R"({"key":")" + key_name(k) + R"(","value":")" + value + R"("})";

@@ -24,7 +24,8 @@ int run_bench(const args& words) {
                  "connections issue get/put/append in the given mix over K keys as fast as replies come back.\n"
                  "Every reply is checked; errors are counted apart and never as operations. Prints ops/s and\n"
                  "latency percentiles (p50, p90, p99, p99.9, max), or one JSON object with --json."};
-  std::string target, server = "http://127.0.0.1:7800", mix = "1:1:0", token_file;
+  std::string target, server = "http://127.0.0.1:7800", mix = "1:1:0";
+  client_flags client_settings;
   bench::kv_load_config config;
   double duration = 10, warmup = 1, timeout = 5;
   bool as_json = false;
@@ -45,8 +46,8 @@ int run_bench(const args& words) {
       ("mix", po::value<std::string>(&mix)->default_value(mix)->value_name("G:P:A"), "weights of get:put:append")
       ("preload", po::bool_switch(&config.preload), "put every key once before measuring")
       ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "per-request timeout")
-      ("auth-token-file", po::value<std::string>(&token_file)->value_name("FILE"), "send this bearer token")
       ("json", po::bool_switch(&as_json), "print one JSON object");
+  add_client_flags(flags, client_settings);
   po::positional_options_description positional;
   positional.add("target", 1);
   if (!parse_mode_options(mode, words, flags, &positional)) return 0;
@@ -61,7 +62,7 @@ int run_bench(const args& words) {
   config.duration = seconds_flag(duration, "duration");
   config.warmup = warmup == 0 ? std::chrono::milliseconds(0) : seconds_flag(warmup, "warmup");
   config.request_timeout = seconds_flag(timeout, "timeout");
-  if (!token_file.empty()) config.auth_token = read_token_file(token_file);
+  config.client = make_client_options(client_settings);
 
   auto report = bench::run_kv_load(config);
   const auto& h = report.latency;

@@ -110,7 +110,28 @@ void add_server_flags(po::options_description& flags, server_flags& v) {
       ("drain-timeout", po::value<double>(&v.drain_timeout)->default_value(v.drain_timeout)->value_name("SECONDS"),
        "on SIGINT/SIGTERM, in-flight requests get this long to finish")
       ("auth-token-file", po::value<std::string>(&v.auth_token_file)->value_name("FILE"),
-       "require 'Authorization: Bearer <token>' with the token in FILE (/healthz stays open)");
+       "require 'Authorization: Bearer <token>' with the token in FILE (/healthz stays open)")
+      ("tls-cert", po::value<std::string>(&v.tls_cert_file)->value_name("FILE"),
+       "serve HTTPS with this PEM certificate chain (needs --tls-key)")
+      ("tls-key", po::value<std::string>(&v.tls_key_file)->value_name("FILE"), "PEM private key for --tls-cert");
+}
+
+void add_client_flags(po::options_description& flags, client_flags& v) {
+  flags.add_options()
+      ("auth-token-file", po::value<std::string>(&v.auth_token_file)->value_name("FILE"),
+       "send 'Authorization: Bearer <token>' with the token in FILE")
+      ("tls-ca", po::value<std::string>(&v.tls_ca_file)->value_name("FILE"),
+       "for https:// URLs, trust this PEM CA certificate as well as the system's");
+}
+
+http::client_options make_client_options(const client_flags& v) {
+  http::client_options options;
+  if (!v.auth_token_file.empty()) options.auth_token = read_token_file(v.auth_token_file);
+  if (!v.tls_ca_file.empty()) {
+    if (!std::ifstream(v.tls_ca_file)) throw usage_error("cannot read CA file " + v.tls_ca_file);
+    options.tls_ca_file = v.tls_ca_file;
+  }
+  return options;
 }
 
 std::chrono::milliseconds seconds_flag(double seconds, std::string_view name) {
@@ -142,6 +163,11 @@ http::server_config make_server_config(const server_flags& v) {
   config.write_timeout = seconds_flag(v.write_timeout, "write-timeout");
   config.drain_timeout = seconds_flag(v.drain_timeout, "drain-timeout");
   if (!v.auth_token_file.empty()) config.auth_token = read_token_file(v.auth_token_file);
+  if (v.tls_cert_file.empty() != v.tls_key_file.empty()) throw usage_error("--tls-cert and --tls-key go together");
+  for (const auto* file : {&v.tls_cert_file, &v.tls_key_file})
+    if (!file->empty() && !std::ifstream(*file)) throw usage_error("cannot read " + *file);
+  config.tls_cert_file = v.tls_cert_file;
+  config.tls_key_file = v.tls_key_file;
   return config;
 }
 

@@ -15,17 +15,17 @@ namespace po = boost::program_options;
 namespace asio = boost::asio;
 
 int run_probe(const args& words) {
-  mode_info mode{"probe", "mrkv probe [--timeout SECONDS] [--auth-token-file FILE] URL",
+  mode_info mode{"probe", "mrkv probe [--timeout SECONDS] [--auth-token-file FILE] [--tls-ca FILE] URL",
                  "GETs URL (e.g. http://127.0.0.1:7800/healthz) once and exits 0 if it answers 2xx with JSON,\n"
                  "1 otherwise, printing the reason. Meant for container HEALTHCHECKs."};
   std::string target;
   double timeout = 2;
-  std::string token_file;
+  client_flags client_settings;
   po::options_description flags("probe options");
   flags.add_options()
       ("url", po::value<std::string>(&target)->required(), "the URL to GET")
-      ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "give up after this")
-      ("auth-token-file", po::value<std::string>(&token_file)->value_name("FILE"), "send this bearer token");
+      ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "give up after this");
+  add_client_flags(flags, client_settings);
   po::positional_options_description positional;
   positional.add("url", 1);
   if (!parse_mode_options(mode, words, flags, &positional)) return 0;
@@ -35,8 +35,7 @@ int run_probe(const args& words) {
   } catch (const std::invalid_argument& e) {
     throw usage_error(std::string("probe: ") + e.what());
   }
-  http::client_options options;
-  if (!token_file.empty()) options.auth_token = read_token_file(token_file);
+  auto options = make_client_options(client_settings);
   auto deadline = seconds_flag(timeout, "timeout");
   std::string path = parsed.base_path.empty() ? "/" : parsed.base_path;
   parsed.base_path.clear();

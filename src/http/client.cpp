@@ -2,6 +2,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -10,6 +12,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 
 #include <optional>
 
@@ -44,7 +48,9 @@ struct client::impl {
   url server;
   client_options options;
   std::string host_header;
-  std::optional<beast::tcp_stream> stream;
+  std::shared_ptr<asio::ssl::context> tls;  // set for https:// servers
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   std::optional<tcp::resolver::results_type> resolved;
   std::size_t opened = 0;
@@ -71,26 +77,51 @@ struct client::impl {
     co_return boost::system::error_code{};
   }
 
+  bool connected() const { return plain.has_value() || secure.has_value(); }
+
+  void drop() {
+    plain.reset();
+    secure.reset();
+  }
+
+  asio::awaitable<std::optional<call_result>> connect(std::chrono::steady_clock::time_point deadline) {
+    if (!resolved) {
+      if (auto ec = co_await resolve(deadline))
+        co_return no_answer("resolving " + server.address.host + ": " + ec.message());
+    }
+    beast::tcp_stream stream(executor);
+    buffer.clear();
+    stream.expires_at(deadline);
+    auto [ec, endpoint] = co_await stream.async_connect(*resolved, use_tuple);
+    if (ec) {
+      resolved.reset();  // a name may point somewhere else next time
+      co_return no_answer("connecting to " + to_string(server.address) + ": " + ec.message());
+    }
+    ++opened;
+    boost::system::error_code ignored;
+    stream.socket().set_option(tcp::no_delay(true), ignored);
+    if (!tls) {
+      plain.emplace(std::move(stream));
+      co_return std::nullopt;
+    }
+    secure.emplace(std::move(stream), *tls);
+    // SNI, and a certificate that must name the host we asked for.
+    SSL_set_tlsext_host_name(secure->native_handle(), server.address.host.c_str());
+    secure->set_verify_callback(asio::ssl::host_name_verification(server.address.host));
+    auto [handshake_ec] = co_await secure->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (handshake_ec) {
+      secure.reset();
+      co_return no_answer("TLS handshake with " + to_string(server.address) + ": " + handshake_ec.message());
+    }
+    co_return std::nullopt;
+  }
+
   asio::awaitable<call_result> call(bhttp::verb method, std::string target, std::string body,
                                     std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    bool reused = stream.has_value();
-    if (!stream) {
-      if (!resolved) {
-        if (auto ec = co_await resolve(deadline)) co_return no_answer("resolving " + server.address.host + ": " + ec.message());
-      }
-      stream.emplace(executor);
-      buffer.clear();
-      stream->expires_at(deadline);
-      auto [ec, endpoint] = co_await stream->async_connect(*resolved, use_tuple);
-      if (ec) {
-        stream.reset();
-        resolved.reset();  // a name may point somewhere else next time
-        co_return no_answer("connecting to " + to_string(server.address) + ": " + ec.message());
-      }
-      ++opened;
-      boost::system::error_code ignored;
-      stream->socket().set_option(tcp::no_delay(true), ignored);
+    bool reused = connected();
+    if (!reused) {
+      if (auto failed = co_await connect(deadline)) co_return std::move(*failed);
     }
     bhttp::request<bhttp::string_body> req{method, server.base_path + target, 11};
     req.set(bhttp::field::host, host_header);
@@ -102,24 +133,19 @@ struct client::impl {
       req.prepare_payload();
     }
     req.keep_alive(true);
-    stream->expires_at(deadline);
-    auto [write_ec, written] = co_await bhttp::async_write(*stream, req, use_tuple);
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_reply_body);
-    boost::system::error_code read_ec = write_ec;
-    if (!write_ec) {
-      auto [ec, n] = co_await bhttp::async_read(*stream, buffer, parser, use_tuple);
-      read_ec = ec;
-    }
+    auto read_ec = plain ? co_await exchange(*plain, req, parser, deadline)
+                         : co_await exchange(*secure, req, parser, deadline);
     if (read_ec) {
-      stream.reset();
+      drop();
       std::string what = read_ec == beast::error::timeout ? "timed out after " + std::to_string(timeout.count()) + " ms"
                                                           : read_ec.message();
       if (reused && read_ec != beast::error::timeout) what += " (on a reused connection)";
       co_return no_answer(what + " from " + to_string(server.address));
     }
     auto res = parser.release();
-    if (!res.keep_alive()) stream.reset();
+    if (!res.keep_alive()) drop();
     unsigned status = res.result_int();
     auto parsed = nlohmann::json::parse(res.body(), nullptr, false);
     if (status >= 400) {
@@ -132,6 +158,17 @@ struct client::impl {
       co_return call_result{{}, status, call_error{call_error::kind::bad_reply, status, "reply is not valid JSON"}};
     co_return call_result{std::move(parsed), status, std::nullopt};
   }
+
+  template <class Stream>
+  asio::awaitable<boost::system::error_code> exchange(Stream& stream, bhttp::request<bhttp::string_body>& req,
+                                                      bhttp::response_parser<bhttp::string_body>& parser,
+                                                      std::chrono::steady_clock::time_point deadline) {
+    beast::get_lowest_layer(stream).expires_at(deadline);
+    auto [write_ec, written] = co_await bhttp::async_write(stream, req, use_tuple);
+    if (write_ec) co_return write_ec;
+    auto [read_ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    co_return read_ec;
+  }
 };
 
 client::client(asio::any_io_executor executor, url server, client_options options) : impl_(std::make_unique<impl>()) {
@@ -139,6 +176,12 @@ client::client(asio::any_io_executor executor, url server, client_options option
   impl_->host_header = to_string(server.address);
   impl_->server = std::move(server);
   impl_->options = std::move(options);
+  if (impl_->server.scheme == "https") {
+    impl_->tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    impl_->tls->set_default_verify_paths();
+    if (!impl_->options.tls_ca_file.empty()) impl_->tls->load_verify_file(impl_->options.tls_ca_file);
+    impl_->tls->set_verify_mode(asio::ssl::verify_peer);
+  }
 }
 
 client::~client() = default;
@@ -160,7 +203,7 @@ asio::awaitable<call_result> client::call(bhttp::verb method, std::string target
   return impl_->call(method, std::move(target), std::move(body), timeout);
 }
 
-void client::close() { impl_->stream.reset(); }
+void client::close() { impl_->drop(); }
 
 std::size_t client::connections_opened() const noexcept { return impl_->opened; }
 

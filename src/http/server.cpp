@@ -7,6 +7,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -15,6 +17,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <atomic>
 #include <list>
@@ -127,6 +130,7 @@ struct server::impl {
   std::vector<std::list<connection>> connections;  // one list per context; outlives the contexts
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::optional<asio::ssl::context> tls;  // set when the server speaks HTTPS
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> drain_timer;
   std::optional<asio::signal_set> signals;
@@ -190,18 +194,40 @@ struct server::impl {
     }
   }
 
-  asio::awaitable<void> write_and_close(beast::tcp_stream& stream, unsigned status, std::string_view message) {
+  template <class Stream>
+  asio::awaitable<void> write_and_close(Stream& stream, unsigned status, std::string_view message) {
     auto res = make_response(error_reply(status, message), 11, false, false);
-    stream.expires_after(config.write_timeout);
+    beast::get_lowest_layer(stream).expires_after(config.write_timeout);
     co_await bhttp::async_write(stream, res, use_tuple);
   }
 
   asio::awaitable<void> run_session(tcp::socket socket, std::size_t context_index) {
-    beast::tcp_stream stream(std::move(socket));
+    beast::tcp_stream tcp_stream(std::move(socket));
     boost::system::error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
+    tcp_stream.socket().set_option(tcp::no_delay(true), ignored);
+    if (!tls) {
+      co_await serve(tcp_stream, context_index);
+      tcp_stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
+    beast::get_lowest_layer(stream).expires_after(config.read_timeout);
+    auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (handshake_ec) {
+      log::debug("http", mode + " TLS handshake failed: " + handshake_ec.message());
+      co_return;
+    }
+    co_await serve(stream, context_index);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(use_tuple);
+  }
+
+  // The request loop of one connection, plain or TLS.
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, std::size_t context_index) {
+    auto& lowest = beast::get_lowest_layer(stream);
     auto& registry = connections[context_index];
-    auto self = registry.insert(registry.end(), connection{&stream, false});
+    auto self = registry.insert(registry.end(), connection{&lowest, false});
     struct unregister {
       std::list<connection>& list;
       std::list<connection>::iterator it;
@@ -213,7 +239,7 @@ struct server::impl {
       if (buffer.size() == 0) {
         // Idle: wait for the first byte of the next request under the (long) idle timeout.
         self->busy = false;
-        stream.expires_after(config.idle_timeout);
+        lowest.expires_after(config.idle_timeout);
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
         if (ec) break;
         buffer.commit(n);
@@ -222,7 +248,7 @@ struct server::impl {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(config.max_body);
       parser.header_limit(static_cast<std::uint32_t>(config.max_header));
-      stream.expires_after(config.read_timeout);
+      lowest.expires_after(config.read_timeout);
       auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
       if (ec == bhttp::error::body_limit) {
         co_await write_and_close(stream, 413, "body larger than " + std::to_string(config.max_body) + " bytes");
@@ -232,25 +258,23 @@ struct server::impl {
         co_await write_and_close(stream, 431, "header larger than " + std::to_string(config.max_header) + " bytes");
         break;
       }
-      if (ec && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() && ec != bhttp::error::end_of_stream &&
-          ec != bhttp::error::partial_message) {
+      if (ec && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
         co_await write_and_close(stream, 400, "malformed HTTP request: " + ec.message());
         break;
       }
       if (ec) {
-        if (ec != beast::error::timeout) break;
-        log::debug("http", mode + " closed a connection whose request did not arrive within the read timeout");
+        if (ec == beast::error::timeout)
+          log::debug("http", mode + " closed a connection whose request did not arrive within the read timeout");
         break;
       }
       auto res = co_await handle_request(routes, config, *counters, parser.release());
       if (stopping.load()) res.keep_alive(false);
       bool keep_alive = res.keep_alive();
-      stream.expires_after(config.write_timeout);
+      lowest.expires_after(config.write_timeout);
       auto [write_ec, written] = co_await bhttp::async_write(stream, res, use_tuple);
       if (write_ec || !keep_alive) break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.socket().close(ignored);
   }
 
   void begin_stop() {
@@ -305,6 +329,16 @@ server::~server() {
 
 tcp::endpoint server::start() {
   auto& ctx = *impl_->contexts[0];
+  if (!impl_->config.tls_cert_file.empty() || !impl_->config.tls_key_file.empty()) {
+    if (impl_->config.tls_cert_file.empty() || impl_->config.tls_key_file.empty())
+      throw std::invalid_argument("TLS needs both a certificate and a key");
+    impl_->tls.emplace(asio::ssl::context::tls_server);
+    impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                            asio::ssl::context::no_tlsv1_1);
+    impl_->tls->use_certificate_chain_file(impl_->config.tls_cert_file);
+    impl_->tls->use_private_key_file(impl_->config.tls_key_file, asio::ssl::context::pem);
+  }
   auto address = asio::ip::make_address(impl_->config.host);
   tcp::endpoint endpoint(address, impl_->config.port);
   impl_->acceptor.emplace(ctx);

@@ -5,6 +5,7 @@
 #include "mrkv/http/server.hpp"
 #include "support/async.hpp"
 #include "support/raw_connection.hpp"
+#include "support/tls_files.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -277,5 +278,38 @@ TEST_SUITE("http") {
     s.server.wait();
     CHECK(probe.finished.load() == 1);
     CHECK_THROWS(mrkv::test::raw_connection(s.port));
+  }
+}
+
+TEST_SUITE("http") {
+  TEST_CASE("TLS: https with a trusted CA works; an untrusted certificate or plain HTTP gets no answer") {
+    mrkv::test::tls_files files;
+    auto config = small_config();
+    config.tls_cert_file = files.cert;
+    config.tls_key_file = files.key;
+    running_server s(config);
+    auto url = mrkv::http::parse_url("https://127.0.0.1:" + std::to_string(s.port));
+    asio::io_context context;
+    mrkv::http::client_options trusting;
+    trusting.tls_ca_file = files.cert;
+    mrkv::http::client secure(context.get_executor(), url, trusting);
+    for (int i = 0; i < 3; ++i) {
+      auto r = mrkv::test::run_until_done(context, secure.post("/echo", {{"msg", "over tls"}}, 5s));
+      REQUIRE(r.ok());
+      CHECK(r.body["msg"] == "over tls");
+    }
+    CHECK(secure.connections_opened() == 1);
+
+    mrkv::http::client untrusting(context.get_executor(), url);
+    auto refused = mrkv::test::run_until_done(context, untrusting.post("/echo", {{"msg", "x"}}, 5s));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error->what == call_error::kind::no_answer);
+    CHECK(refused.error->message.find("TLS handshake") != std::string::npos);
+
+    mrkv::http::client plain(context.get_executor(), s.url());
+    auto garbled = mrkv::test::run_until_done(context, plain.post("/echo", {{"msg", "x"}}, 2s));
+    CHECK_FALSE(garbled.ok());
+    // The server is unharmed.
+    CHECK(mrkv::test::run_until_done(context, secure.get("/healthz", 5s)).ok());
   }
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "mrkv/bench/histogram.hpp"
+#include "mrkv/http/client.hpp"
 #include "mrkv/http/endpoint.hpp"
 
 #include <chrono>
@@ -14,7 +15,7 @@ namespace mrkv::bench {
 
 struct kv_load_config {
   http::url server;
-  std::string auth_token;
+  http::client_options client;  // token and TLS trust
   unsigned clients = 50;
   unsigned threads = 1;  // load-generator threads (connections are spread over them)
   std::chrono::milliseconds duration{10'000};

@@ -3,6 +3,7 @@
 // flags every server mode has, and the exit-code convention (usage errors exit 2, failures exit 1).
 #pragma once
 
+#include "mrkv/http/client.hpp"
 #include "mrkv/http/server.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -50,10 +51,21 @@ struct server_flags {
   double write_timeout = 10;
   double drain_timeout = 1;
   std::string auth_token_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 void add_server_flags(boost::program_options::options_description& flags, server_flags& values);
 http::server_config make_server_config(const server_flags& values);
+
+// Flags every client mode (worker, kv, status, bench, probe) takes to reach a server.
+struct client_flags {
+  std::string auth_token_file;  // --auth-token-file
+  std::string tls_ca_file;      // --tls-ca
+};
+
+void add_client_flags(boost::program_options::options_description& flags, client_flags& values);
+http::client_options make_client_options(const client_flags& values);
 
 // The first line of the file, without surrounding whitespace; throws usage_error when unreadable or empty.
 std::string read_token_file(const std::string& path);

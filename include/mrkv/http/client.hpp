@@ -40,6 +40,7 @@ struct call_result {
 struct client_options {
   std::string auth_token;                 // sent as "Authorization: Bearer ..." when set
   std::size_t max_reply_body = 64 << 20;  // bytes
+  std::string tls_ca_file;                // for https:// URLs: trust this CA (PEM) besides the system's
 };
 
 class client {

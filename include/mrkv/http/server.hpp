@@ -38,6 +38,8 @@ struct server_config {
   std::chrono::milliseconds write_timeout{10'000};  // to send one response
   std::chrono::milliseconds drain_timeout{1'000};   // in-flight requests get this long after stop()
   std::string auth_token;  // when set, every non-public route needs "Authorization: Bearer <token>"
+  std::string tls_cert_file;  // PEM certificate chain; with tls_key_file, the server speaks HTTPS only
+  std::string tls_key_file;   // PEM private key
 };
 
 class server {
@@ -50,7 +52,7 @@ class server {
   server& operator=(const server&) = delete;
 
   // Binds, listens and starts the threads. Returns the bound endpoint (the real port when port was 0).
-  // Throws boost::system::system_error when the address can't be bound.
+  // Throws boost::system::system_error when the address can't be bound or the TLS files can't be loaded.
   boost::asio::ip::tcp::endpoint start();
 
   // Makes SIGINT and SIGTERM call stop(). Call before start().

@@ -1,0 +1,20 @@
+// A throwaway self-signed certificate for 127.0.0.1 and localhost, made with `openssl req` at test
+// time in a private temporary directory that is removed afterwards.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace mrkv::test {
+
+struct tls_files {
+  std::filesystem::path directory;
+  std::string cert;  // PEM certificate (also the CA to trust: it signs itself)
+  std::string key;   // PEM private key
+  tls_files();       // throws std::runtime_error when openssl fails
+  ~tls_files();
+  tls_files(const tls_files&) = delete;
+  tls_files& operator=(const tls_files&) = delete;
+};
+
+}  // namespace mrkv::test
