@@ -60,6 +60,12 @@ struct running_server {
   mrkv::http::url url() const { return mrkv::http::parse_url("http://127.0.0.1:" + std::to_string(port)); }
 };
 
+mrkv::http::client_options with_token(std::string token) {
+  mrkv::http::client_options options;
+  options.auth_token = std::move(token);
+  return options;
+}
+
 mrkv::http::server_config small_config() {
   mrkv::http::server_config config;
   config.port = 0;
@@ -193,9 +199,9 @@ TEST_SUITE("http") {
     CHECK(denied.status == 401);
     auto health = mrkv::test::run_until_done(context, anonymous.get("/healthz", 2s));
     CHECK(health.ok());
-    mrkv::http::client wrong(context.get_executor(), s.url(), {"s3creT"});
+    mrkv::http::client wrong(context.get_executor(), s.url(), with_token("s3creT"));
     CHECK(mrkv::test::run_until_done(context, wrong.post("/echo", {{"msg", "x"}}, 2s)).status == 401);
-    mrkv::http::client member(context.get_executor(), s.url(), {"s3cret"});
+    mrkv::http::client member(context.get_executor(), s.url(), with_token("s3cret"));
     auto allowed = mrkv::test::run_until_done(context, member.post("/echo", {{"msg", "x"}}, 2s));
     REQUIRE(allowed.ok());
     CHECK(allowed.body["msg"] == "x");
