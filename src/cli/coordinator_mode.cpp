@@ -1,9 +1,124 @@
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
+#include "mrkv/common/log.hpp"
+#include "mrkv/http/server.hpp"
+#include "mrkv/mr/coordinator.hpp"
+
+#include <boost/program_options/value_semantic.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 namespace mrkv::cli {
 
-// SCAFFOLD: replaced by the real mode in its own commit.
-int run_coordinator(const args&) { throw usage_error("coordinator: not built yet"); }
+namespace po = boost::program_options;
+
+namespace {
+
+// Opens every input the way a worker will (relative to the shared work directory) so that a typo is
+// one line and exit 2 now, not a task that fails on every worker until someone notices.
+void check_inputs(const std::filesystem::path& workdir, const std::vector<std::string>& inputs) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(workdir, ec))
+    throw usage_error("coordinator: work directory " + workdir.string() + " does not exist");
+  for (const auto& input : inputs) {
+    const std::filesystem::path path = workdir / input;  // an absolute input replaces workdir
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw usage_error("coordinator: cannot read input " + input + ": " + std::strerror(errno));
+    struct stat info {};
+    char byte;
+    const bool regular = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+    const bool readable = regular && ::read(fd, &byte, 1) >= 0;
+    const int saved = errno;
+    ::close(fd);
+    if (!regular) throw usage_error("coordinator: input " + input + " is not a regular file");
+    if (!readable) throw usage_error("coordinator: cannot read input " + input + ": " + std::strerror(saved));
+  }
+}
+
+}  // namespace
+
+int run_coordinator(const args& words) {
+  mode_info mode{
+      "coordinator",
+      "mrkv coordinator [--listen HOST:PORT] [--reduce N] [--task-timeout SECONDS] [--workdir DIR] INPUT...",
+      "Runs one MapReduce job: one map task per INPUT and N reduce tasks, handed out over HTTP to\n"
+      "'mrkv worker' processes that share the work directory. INPUT paths are passed to the workers as\n"
+      "given; relative ones are relative to the work directory. A task not reported done within the task\n"
+      "timeout goes to another worker; near the end of a phase, a task running far longer than its\n"
+      "finished siblings gets a backup copy on an idle worker. Exits 0 once every reduce task is done and\n"
+      "the workers have been told to exit (or the exit grace period passed)."};
+  server_flags server;
+  server.listen = "127.0.0.1:7700";
+  int n_reduce = 10;
+  double task_timeout = 10;
+  double poll_wait = 5;
+  double exit_grace = 2;
+  double backup_after = 0;
+  bool no_backup = false;
+  std::string workdir = ".";
+  std::vector<std::string> inputs;
+  po::options_description flags("coordinator options");
+  flags.add_options()
+      ("reduce", po::value<int>(&n_reduce)->default_value(n_reduce)->value_name("N"), "number of reduce tasks")
+      ("task-timeout", po::value<double>(&task_timeout)->default_value(task_timeout)->value_name("SECONDS"),
+       "a task not reported done within this goes to another worker")
+      ("workdir", po::value<std::string>(&workdir)->default_value(workdir)->value_name("DIR"),
+       "the work directory the workers share; relative inputs are relative to it")
+      ("poll-wait", po::value<double>(&poll_wait)->default_value(poll_wait)->value_name("SECONDS"),
+       "longest a worker's request for work waits before it is told to ask again")
+      ("exit-grace", po::value<double>(&exit_grace)->default_value(exit_grace)->value_name("SECONDS"),
+       "after the job is done, wait at most this long for every worker to be told to exit")
+      ("backup-after", po::value<double>(&backup_after)->value_name("SECONDS"),
+       "never back up a task that has run less than this (default: 0.6 x task timeout)")
+      ("no-backup-tasks", po::bool_switch(&no_backup), "never hand out backup copies of straggling tasks")
+      ("input", po::value<std::vector<std::string>>(&inputs), "input files (positional)");
+  add_server_flags(flags, server);
+  po::positional_options_description positional;
+  positional.add("input", -1);
+  auto values = parse_mode_options(mode, words, flags, &positional);
+  if (!values) return 0;
+
+  if (inputs.empty()) throw usage_error("coordinator: no input files (see mrkv coordinator --help)");
+  if (n_reduce < 1 || n_reduce > 1'000'000) throw usage_error("coordinator: --reduce must be in [1, 1000000]");
+  auto config = make_server_config(server);
+  if (config.threads != 1) log::info("coordinator", "--threads ignored: the coordinator keeps its tables on one thread");
+  config.threads = 1;
+
+  mr::coordinator_config job;
+  job.table.inputs = inputs;
+  job.table.n_reduce = n_reduce;
+  job.table.task_timeout = seconds_flag(task_timeout, "task-timeout");
+  job.table.backup.enabled = !no_backup;
+  job.table.backup.min_age = values->count("backup-after")
+                                 ? std::chrono::milliseconds(seconds_flag(backup_after, "backup-after"))
+                                 : std::chrono::duration_cast<std::chrono::milliseconds>(job.table.task_timeout * 6 / 10);
+  job.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
+  job.exit_grace = seconds_flag(exit_grace, "exit-grace");
+  check_inputs(workdir, inputs);
+
+  mr::coordinator coordinator(job);  // outlives the server (see coordinator.hpp)
+  http::server http_server(config, "coordinator", coordinator.routes());
+  coordinator.attach(http_server.main_context().get_executor(), [&http_server] { http_server.stop(); });
+  http_server.stop_on_signals();
+  auto endpoint = http_server.start();
+  warn_if_exposed("coordinator", config);
+  log::info("coordinator", std::to_string(inputs.size()) + " map tasks, " + std::to_string(n_reduce) +
+                               " reduce tasks, task timeout " + std::to_string(task_timeout) + " s, backup tasks " +
+                               (no_backup ? "off" : "on"));
+  announce_listening("coordinator", endpoint);
+  http_server.wait();
+  if (!coordinator.job_done()) {
+    log::warn("coordinator", "stopped before the job was done");
+    return 1;
+  }
+  log::info("coordinator", "exiting: job done");
+  return 0;
+}
 
 }  // namespace mrkv::cli

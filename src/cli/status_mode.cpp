@@ -1,9 +1,130 @@
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
+#include "mrkv/http/client.hpp"
+#include "mrkv/mr/protocol.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/program_options/value_semantic.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <thread>
 
 namespace mrkv::cli {
 
-// SCAFFOLD: replaced by the real mode in its own commit.
-int run_status(const args&) { throw usage_error("status: not built yet"); }
+namespace po = boost::program_options;
+namespace asio = boost::asio;
+
+namespace {
+
+std::string fixed(double value, int digits) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
+  return buffer;
+}
+
+int count(const nlohmann::json& object, const char* field) {
+  auto it = object.find(field);
+  return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+std::string text(const nlohmann::json& object, const char* field) {
+  auto it = object.find(field);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "?";
+}
+
+// "map     [##########..........]   4/8 done, 2 running, 2 idle"
+std::string phase_line(const char* name, const nlohmann::json& counts) {
+  constexpr int width = 30;
+  const int done = count(counts, "done");
+  const int running = count(counts, "running");
+  const int total = std::max(count(counts, "total"), 1);
+  const int full = done * width / total;
+  const int busy = std::min(width - full, (running * width + total - 1) / total);
+  std::ostringstream out;
+  out << name << std::string(8 - std::string(name).size(), ' ') << '[' << std::string(full, '#')
+      << std::string(busy, '>') << std::string(width - full - busy, '.') << "] " << done << '/'
+      << count(counts, "total") << " done, " << running << " running, " << count(counts, "idle") << " idle";
+  return out.str();
+}
+
+std::string for_a_person(const nlohmann::json& job) {
+  std::ostringstream out;
+  const auto elapsed = job.value("elapsed_seconds", 0.0);
+  out << "job: " << text(job, "phase") << " (" << fixed(elapsed, 1) << " s elapsed)\n";
+  out << phase_line("map", job.value("map", nlohmann::json::object())) << "\n";
+  out << phase_line("reduce", job.value("reduce", nlohmann::json::object())) << "\n";
+  const auto workers = job.value("workers", nlohmann::json::array());
+  out << "workers: " << workers.size() << "\n";
+  for (const auto& w : workers) {
+    out << "  " << text(w, "id") << "  " << text(w, "host") << "  last contact "
+        << fixed(w.value("last_contact_seconds_ago", 0.0), 1) << " s ago (" << text(w, "last_contact") << "), "
+        << count(w, "tasks_completed") << " tasks done" << (w.value("told_exit", false) ? ", told to exit" : "")
+        << "\n";
+  }
+  if (job.contains("stats") && job["stats"].is_object()) {
+    const auto& s = job["stats"];
+    out << "hand-outs: " << count(s, "assignments") << " (" << count(s, "reassignments") << " after timeouts, "
+        << count(s, "backups") << " backups; " << count(s, "late_reports") << " late reports)\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+
+int run_status(const args& words) {
+  mode_info mode{"status", "mrkv status --coordinator URL [--json] [--watch SECONDS]",
+                 "Prints a MapReduce coordinator's job status (GET /v1/job): the phase, a progress bar per\n"
+                 "phase, and the workers seen. --json prints the raw JSON; --watch repeats every SECONDS until\n"
+                 "the job is done or the coordinator is gone."};
+  std::string coordinator;
+  bool json = false;
+  double watch = 0;
+  double timeout = 5;
+  std::string token_file;
+  po::options_description flags("status options");
+  flags.add_options()
+      ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"), "the coordinator")
+      ("json", po::bool_switch(&json), "print the status as JSON")
+      ("watch", po::value<double>(&watch)->value_name("SECONDS"), "print again every SECONDS until the job is done")
+      ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "give up after this")
+      ("auth-token-file", po::value<std::string>(&token_file)->value_name("FILE"), "send this bearer token");
+  auto values = parse_mode_options(mode, words, flags);
+  if (!values) return 0;
+  http::url url;
+  try {
+    url = http::parse_url(coordinator);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(std::string("status: --coordinator: ") + e.what());
+  }
+  http::client_options options;
+  if (!token_file.empty()) options.auth_token = read_token_file(token_file);
+  const auto deadline = seconds_flag(timeout, "timeout");
+  const auto interval = values->count("watch") ? seconds_flag(watch, "watch") : std::chrono::milliseconds(0);
+
+  asio::io_context context;
+  http::client client(context.get_executor(), url, options);
+  for (bool first = true;; first = false) {
+    auto pending = asio::co_spawn(context, client.get(mr::protocol::job_path, deadline), asio::use_future);
+    context.restart();
+    context.run();
+    auto answer = pending.get();
+    if (!answer.ok()) {
+      std::cerr << "mrkv status: " << coordinator << ": " << answer.error->describe() << "\n";
+      // While watching, a coordinator that went away after answering has finished its job.
+      return first ? 1 : 0;
+    }
+    if (json)
+      std::cout << answer.body.dump() << std::endl;
+    else
+      std::cout << for_a_person(answer.body) << std::flush;
+    if (interval.count() == 0 || text(answer.body, "phase") == "done") return 0;
+    std::this_thread::sleep_for(interval);
+    if (!json) std::cout << "\n";
+  }
+}
 
 }  // namespace mrkv::cli

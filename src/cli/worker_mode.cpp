@@ -1,9 +1,81 @@
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
+#include "mrkv/common/log.hpp"
+#include "mrkv/mr/application.hpp"
+#include "mrkv/mr/worker.hpp"
+
+#include <boost/program_options/value_semantic.hpp>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace mrkv::cli {
 
-// SCAFFOLD: replaced by the real mode in its own commit.
-int run_worker(const args&) { throw usage_error("worker: not built yet"); }
+namespace po = boost::program_options;
+
+int run_worker(const args& words) {
+  mode_info mode{"worker", "mrkv worker --coordinator URL --app APP [--workdir DIR]",
+                 "Asks the coordinator at URL for MapReduce tasks, runs them with APP (a built-in name, 'wc' or\n"
+                 "'indexer', or the path of a plugin .so) in the shared work directory, and reports them done.\n"
+                 "Exits 0 when the coordinator says the job is done, or when it has not answered for the\n"
+                 "give-up time (it is gone). Exits 2 when APP can't be loaded."};
+  std::string coordinator;
+  std::string app_name;
+  std::string workdir = ".";
+  std::string token_file;
+  std::string id;
+  double give_up = 10;
+  double poll_wait = 5;
+  double call_timeout = 5;
+  po::options_description flags("worker options");
+  flags.add_options()
+      ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"),
+       "the coordinator, e.g. http://127.0.0.1:7700")
+      ("app", po::value<std::string>(&app_name)->required()->value_name("APP"), "wc, indexer, or a plugin path")
+      ("workdir", po::value<std::string>(&workdir)->default_value(workdir)->value_name("DIR"),
+       "the job's shared work directory; the worker runs in it")
+      ("give-up-after", po::value<double>(&give_up)->default_value(give_up)->value_name("SECONDS"),
+       "exit 0 once the coordinator has not answered for this long")
+      ("poll-wait", po::value<double>(&poll_wait)->default_value(poll_wait)->value_name("SECONDS"),
+       "how long one request for work may wait at the coordinator")
+      ("call-timeout", po::value<double>(&call_timeout)->default_value(call_timeout)->value_name("SECONDS"),
+       "how long to wait for any other answer from the coordinator")
+      ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)")
+      ("auth-token-file", po::value<std::string>(&token_file)->value_name("FILE"), "send this bearer token");
+  if (!parse_mode_options(mode, words, flags)) return 0;
+
+  mr::worker_config config;
+  try {
+    config.coordinator = http::parse_url(coordinator);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(std::string("worker: --coordinator: ") + e.what());
+  }
+  if (!token_file.empty()) config.auth_token = read_token_file(token_file);
+  config.give_up_after = seconds_flag(give_up, "give-up-after");
+  config.poll_wait = seconds_flag(poll_wait, "poll-wait");
+  config.call_timeout = seconds_flag(call_timeout, "call-timeout");
+  config.id = id;
+
+  // The app first, so that a relative plugin path means what the user typed; then into the work
+  // directory, where the tasks' files live and where the lab's probe plugins look.
+  std::unique_ptr<mr::application> app;
+  try {
+    app = mr::load_application(app_name);
+  } catch (const mr::app_error& e) {
+    throw usage_error(std::string("worker: ") + e.what());
+  }
+  if (::chdir(workdir.c_str()) != 0)
+    throw usage_error("worker: cannot enter work directory " + workdir + ": " + std::strerror(errno));
+  config.workdir = ".";
+
+  auto summary = mr::run_worker(std::move(config), *app);
+  switch (summary.why) {
+    case mr::worker_summary::ending::told_exit:
+    case mr::worker_summary::ending::coordinator_gone: return 0;
+    default: return 1;
+  }
+}
 
 }  // namespace mrkv::cli

@@ -1,0 +1,168 @@
+// This file contains the coordinator's bookkeeping as a pure state machine: which map and reduce
+// tasks are idle, running or done, which attempts were handed to which worker, when a running task
+// may be handed out again (its worker timed out, or it is a straggler worth a backup copy), and the
+// workers seen. No I/O and no clock of its own: every call that depends on time takes `now`, so tests
+// drive time by hand and the HTTP layer passes steady_clock::now().
+//
+// Rules (the lab's plus the paper's backup tasks):
+//  - Phases run in order map -> reduce -> done; no reduce task is handed out before every map is done.
+//  - assign() hands out, in this order: a task never handed out (lowest index first); a running task
+//    whose newest attempt is older than task_timeout (its worker is taken for dead); a backup copy of a
+//    straggler (see backup_config). Otherwise nothing: the worker waits.
+//  - A task is done at its first completion report, whichever attempt sends it. Later reports for it
+//    (the loser of a backup race, a worker that was taken for dead) change nothing.
+//  - Without timeouts or stragglers no task is handed out twice, which is what the lab's job-count test
+//    checks.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mrkv::mr {
+
+enum class task_kind { map, reduce };
+enum class job_phase { map, reduce, done };
+
+std::string_view to_string(task_kind kind) noexcept;
+std::string_view to_string(job_phase phase) noexcept;
+// "map" or "reduce"; nullopt for anything else.
+std::optional<task_kind> parse_task_kind(std::string_view text) noexcept;
+
+using clock = std::chrono::steady_clock;
+
+// Backup tasks (MapReduce paper, section 3.6). When every task of the phase has been handed out and at
+// least half of them are done, a worker asking for work is given a copy of the task that has run
+// longest, if that task has run more than `factor` times the median duration of the phase's finished
+// tasks and at least `min_age`. A task gets at most one backup per attempt it has.
+//
+// `min_age` is what keeps tasks of ordinary length from running twice: the lab's job-count test has
+// maps that vary 2.5-fold (2 to 5 s) under a 10 s timeout, and twice the median of a few of them can be
+// below the longest. The coordinator sets it to 60% of the task timeout unless told otherwise.
+struct backup_config {
+  bool enabled = true;
+  double factor = 2.0;
+  clock::duration min_age = std::chrono::seconds(6);
+};
+
+struct table_config {
+  std::vector<std::string> inputs;  // one map task per input, index = position
+  int n_reduce = 10;
+  clock::duration task_timeout = std::chrono::seconds(10);
+  backup_config backup;
+};
+
+// What a worker is told to do.
+struct assignment {
+  task_kind kind = task_kind::map;
+  int task = 0;         // map task index in [0, n_map) or reduce task index in [0, n_reduce)
+  int attempt = 1;      // 1 for the first hand-out of this task, then 2, 3, ...
+  bool backup = false;  // a copy of a task that is still running elsewhere
+  bool retry = false;   // the previous attempt timed out
+  std::string input;    // map tasks: the input path exactly as the coordinator was given it
+};
+
+enum class report_outcome {
+  completed,       // this report finished the task
+  already_done,    // the task was finished earlier by another report: harmless, nothing changes
+  unknown_task,    // no such task (index out of range): the HTTP layer answers 404
+  never_assigned,  // the task exists but no such attempt was ever handed out: 409
+};
+
+struct phase_counts {
+  int idle = 0;     // never handed out, or its every attempt timed out (it will be handed out again)
+  int running = 0;  // at least one attempt still within its timeout
+  int done = 0;
+  int total() const noexcept { return idle + running + done; }
+};
+
+struct worker_info {
+  std::string id;
+  std::string host;
+  clock::time_point first_contact;
+  clock::time_point last_contact;
+  int tasks_assigned = 0;
+  int tasks_completed = 0;  // reports that finished a task
+  bool told_exit = false;
+};
+
+struct table_stats {
+  int assignments = 0;    // every hand-out, first attempts included
+  int reassignments = 0;  // hand-outs after a timeout
+  int backups = 0;        // backup copies handed out
+  int late_reports = 0;   // reports for tasks that were already done
+};
+
+class task_table {
+ public:
+  // Throws std::invalid_argument when there are no inputs or n_reduce < 1.
+  task_table(table_config config, clock::time_point now);
+
+  // Records that `worker` (on `host`) asked for work, then picks its task as the file comment says.
+  // nullopt: nothing to hand out now (wait), or the job is done (check phase()).
+  std::optional<assignment> assign(std::string_view worker, std::string_view host, clock::time_point now);
+
+  // A worker reports attempt `attempt` of a task finished. Never throws; see report_outcome.
+  report_outcome complete(std::string_view worker, task_kind kind, int task, int attempt, clock::time_point now);
+
+  // Records contact from `worker` without assigning anything (e.g. it was told to exit).
+  void note_worker(std::string_view worker, std::string_view host, clock::time_point now);
+  void mark_told_exit(std::string_view worker);
+  // True once every worker ever seen has been told to exit (vacuously true with none seen).
+  bool all_workers_told_exit() const noexcept;
+
+  job_phase phase() const noexcept { return phase_; }
+  phase_counts counts(task_kind kind, clock::time_point now) const;
+  const std::vector<worker_info>& workers() const noexcept { return workers_; }
+  const table_stats& stats() const noexcept { return stats_; }
+  int n_map() const noexcept { return static_cast<int>(map_tasks_.size()); }
+  int n_reduce() const noexcept { return static_cast<int>(reduce_tasks_.size()); }
+  clock::time_point started() const noexcept { return started_; }
+  // When the job became done; nullopt while it runs.
+  std::optional<clock::time_point> finished() const noexcept { return finished_; }
+
+  // The earliest moment after `now` at which assign() could hand out something it can't hand out now
+  // (a running task times out or becomes a backup candidate) without any report arriving. nullopt when
+  // only a report can change that. A waiting worker sleeps until then at the latest.
+  std::optional<clock::time_point> next_change(clock::time_point now) const;
+
+ private:
+  struct attempt_record {
+    std::string worker;
+    clock::time_point started;
+  };
+  struct task_state {
+    std::vector<attempt_record> attempts;  // attempts[i] is attempt number i + 1
+    bool done = false;
+    bool backed_up = false;  // the newest attempt already has a backup copy
+  };
+
+  std::vector<task_state>& tasks_of(task_kind kind) noexcept;
+  const std::vector<task_state>& tasks_of(task_kind kind) const noexcept;
+  task_kind current_kind() const noexcept;
+  bool timed_out(const task_state& t, clock::time_point now) const noexcept;
+  bool live(const task_state& t, clock::time_point now) const noexcept;
+  // The age a running task must pass to be backed up now; nullopt when backups are not due in this
+  // phase (disabled, tasks still unassigned, less than half done).
+  std::optional<clock::duration> backup_age(clock::time_point now) const;
+  worker_info& worker(std::string_view id, std::string_view host, clock::time_point now);
+  assignment hand_out(task_kind kind, int index, std::string_view worker, clock::time_point now);
+
+  table_config config_;
+  std::vector<task_state> map_tasks_;
+  std::vector<task_state> reduce_tasks_;
+  std::vector<clock::duration> map_durations_;     // of the winning attempt of each finished map
+  std::vector<clock::duration> reduce_durations_;  // likewise for reduces
+  std::vector<worker_info> workers_;
+  job_phase phase_ = job_phase::map;
+  int maps_done_ = 0;
+  int reduces_done_ = 0;
+  table_stats stats_;
+  clock::time_point started_;
+  std::optional<clock::time_point> finished_;
+};
+
+}  // namespace mrkv::mr

@@ -1,0 +1,59 @@
+// This file contains the MapReduce worker loop: ask the coordinator for a task (a long poll), run it,
+// report it done, repeat, until the coordinator says "exit" or stops answering.
+//
+// Tasks run one at a time on a thread of their own while the worker's I/O thread awaits them, so the
+// HTTP client's deadlines keep working and a task that never returns leaves the worker stuck exactly
+// like the lab's hung workers (the coordinator hands the task to someone else after its timeout).
+//
+// Failure rules:
+//  - No answer from the coordinator (refused, reset, timeout): retried with backoff; once nothing has
+//    answered for `give_up_after`, the coordinator is taken to be gone (the job is over) and the worker
+//    ends. A worker started with no coordinator therefore ends by itself.
+//  - A task that throws (say, an unreadable input) is logged and not reported: the coordinator will
+//    give it to another worker after its timeout. An app_error (the application broke its contract)
+//    ends the worker, since every task would fail the same way.
+//  - A report the coordinator refuses (4xx) is logged and forgotten: the task was not ours to report.
+#pragma once
+
+#include "mrkv/http/endpoint.hpp"
+#include "mrkv/mr/application.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+namespace mrkv::mr {
+
+struct worker_config {
+  http::url coordinator;
+  std::string auth_token;
+  std::string id;    // empty: a random one ("w-" and 12 hex digits)
+  std::string host;  // empty: gethostname()
+  // Where the task files go. Map inputs are opened as the coordinator names them, relative to the
+  // current directory, so the worker mode chdir()s here and passes ".".
+  std::filesystem::path workdir = ".";
+  std::chrono::milliseconds poll_wait{5'000};       // how long one request for work may wait
+  std::chrono::milliseconds call_timeout{5'000};    // a report; a request for work gets poll_wait on top
+  std::chrono::milliseconds give_up_after{10'000};  // no answer for this long: the coordinator is gone
+};
+
+struct worker_summary {
+  enum class ending {
+    told_exit,         // the coordinator said the job is done
+    coordinator_gone,  // nothing answered for give_up_after
+    refused,           // the coordinator refused our requests (e.g. a wrong token): exit status 1
+    app_failed,        // the application broke its contract: exit status 1
+  };
+  ending why = ending::told_exit;
+  int tasks_run = 0;     // finished and reported (whatever the coordinator answered)
+  int tasks_failed = 0;  // threw, not reported
+  std::string worker_id;
+};
+
+// Runs the worker to its end on its own io_context and task thread; blocks until then.
+worker_summary run_worker(worker_config config, application& app);
+
+// "w-" and 12 random hex digits.
+std::string random_worker_id();
+
+}  // namespace mrkv::mr

@@ -1,0 +1,214 @@
+#include "mrkv/mr/coordinator.hpp"
+
+#include "mrkv/common/log.hpp"
+#include "mrkv/http/json_body.hpp"
+#include "mrkv/http/reply.hpp"
+#include "mrkv/mr/protocol.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstdio>
+#include <ctime>
+
+namespace mrkv::mr {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+double seconds(clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string fixed(double value, int digits) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
+  return buffer;
+}
+
+std::string utc_time(std::chrono::system_clock::time_point when) {
+  const auto since_epoch = when.time_since_epoch();
+  const std::time_t secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
+  std::tm parts{};
+  gmtime_r(&secs, &parts);
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
+  return buffer;
+}
+
+nlohmann::json counts_json(const phase_counts& c) {
+  return {{"idle", c.idle}, {"running", c.running}, {"done", c.done}, {"total", c.total()}};
+}
+
+std::string describe(const assignment& a) {
+  std::string text = std::string(to_string(a.kind)) + " task " + std::to_string(a.task) + " (attempt " +
+                     std::to_string(a.attempt);
+  if (a.backup) text += ", backup copy of a straggler";
+  if (a.retry) text += ", previous attempt timed out";
+  return text + ")";
+}
+
+}  // namespace
+
+coordinator::coordinator(coordinator_config config)
+    : config_(std::move(config)), table_(config_.table, clock::now()) {}
+
+coordinator::~coordinator() = default;
+
+void coordinator::attach(asio::any_io_executor executor, std::function<void()> on_finished) {
+  executor_ = std::move(executor);
+  on_finished_ = std::move(on_finished);
+}
+
+bool coordinator::job_done() const noexcept { return table_.phase() == job_phase::done; }
+
+http::router coordinator::routes() {
+  http::router r;
+  r.add_async(http::verb::post, protocol::next_path, [this](http::request req) { return next_task(std::move(req)); });
+  r.add(http::verb::post, protocol::done_path, [this](const http::request& req) { return task_done(req); });
+  r.add(http::verb::get, protocol::job_path, [this](const http::request&) { return http::json_reply(status()); });
+  return r;
+}
+
+void coordinator::wake_waiters() {
+  // cancel() on a timer that already expired does nothing, but its waiter is about to look anyway.
+  for (auto* timer : waiters_) timer->cancel();
+}
+
+asio::awaitable<http::reply> coordinator::next_task(http::request req) {
+  const auto ask = protocol::decode_next_request(http::parse_json_object(req.body()));
+  const auto wait = std::min(ask.wait.value_or(config_.max_poll_wait), config_.max_poll_wait);
+  const auto deadline = clock::now() + wait;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    const auto now = clock::now();
+    const auto known = table_.workers().size();
+    auto picked = table_.assign(ask.worker, ask.host, now);
+    if (table_.workers().size() != known)
+      log::info("coordinator", "new worker " + ask.worker + " on host " + log::peer_text(ask.host));
+    if (picked) {
+      log::info("coordinator", describe(*picked) + " -> worker " + ask.worker);
+      // A new running task moves the moment some waiter's next change falls due.
+      wake_waiters();
+      co_return http::json_reply(protocol::encode(protocol::order_for(*picked, table_.n_map(), table_.n_reduce())));
+    }
+    if (table_.phase() == job_phase::done) {
+      table_.mark_told_exit(ask.worker);
+      log::info("coordinator", "worker " + ask.worker + " told to exit");
+      if (executor_) asio::post(*executor_, [this] { maybe_release(); });
+      protocol::order leave;
+      leave.what = protocol::action::exit;
+      co_return http::json_reply(protocol::encode(leave));
+    }
+    if (now >= deadline || released_) co_return http::json_reply(protocol::encode(protocol::order{}));
+
+    auto wake = deadline;
+    if (auto change = table_.next_change(now)) wake = std::min(wake, *change);
+    timer.expires_at(wake);
+    struct parked {
+      std::list<asio::steady_timer*>& list;
+      std::list<asio::steady_timer*>::iterator it;
+      ~parked() { list.erase(it); }
+    } guard{waiters_, waiters_.insert(waiters_.end(), &timer)};
+    co_await timer.async_wait(use_tuple);
+  }
+}
+
+http::reply coordinator::task_done(const http::request& req) {
+  const auto report = protocol::decode_done_request(http::parse_json_object(req.body()));
+  const auto now = clock::now();
+  const auto phase_before = table_.phase();
+  const auto outcome = table_.complete(report.worker, report.kind, report.task, report.attempt, now);
+  const std::string task = std::string(to_string(report.kind)) + " task " + std::to_string(report.task);
+  switch (outcome) {
+    case report_outcome::completed:
+      log::info("coordinator", task + " done by worker " + report.worker + " (attempt " +
+                                   std::to_string(report.attempt) + ")");
+      if (table_.phase() != phase_before)
+        log::info("coordinator", "phase " + std::string(to_string(table_.phase())) + " after " +
+                                     fixed(seconds(now - table_.started()), 3) + " s");
+      wake_waiters();
+      if (table_.phase() == job_phase::done) job_finished();
+      return http::json_reply({{"result", "completed"}});
+    case report_outcome::already_done:
+      log::info("coordinator", "late report for " + task + " from worker " + report.worker + " (attempt " +
+                                   std::to_string(report.attempt) + "): already done, ignored");
+      return http::json_reply({{"result", "already_done"}});
+    case report_outcome::unknown_task:
+      throw http::request_error(404, "no " + task + " in this job");
+    case report_outcome::never_assigned:
+    default:
+      throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of " + task +
+                                         " was never handed out");
+  }
+}
+
+void coordinator::job_finished() {
+  log::info("coordinator", "job done in " + fixed(seconds(*table_.finished() - table_.started()), 3) + " s: " +
+                               std::to_string(table_.stats().assignments) + " hand-outs, " +
+                               std::to_string(table_.stats().reassignments) + " after timeouts, " +
+                               std::to_string(table_.stats().backups) + " backups");
+  if (!executor_) return;
+  asio::co_spawn(*executor_, release_after_grace(), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::error("coordinator", std::string("grace timer failed: ") + ex.what());
+    }
+  });
+  maybe_release();
+}
+
+asio::awaitable<void> coordinator::release_after_grace() {
+  asio::steady_timer timer(co_await asio::this_coro::executor, config_.exit_grace);
+  co_await timer.async_wait(use_tuple);
+  if (released_) co_return;
+  int waiting = 0;
+  for (const auto& w : table_.workers()) waiting += w.told_exit ? 0 : 1;
+  log::info("coordinator", std::to_string(waiting) + " worker(s) not told to exit within the grace period; "
+                           "they will find the coordinator gone");
+  released_ = true;
+  if (on_finished_) on_finished_();
+}
+
+void coordinator::maybe_release() {
+  if (released_ || table_.phase() != job_phase::done || !table_.all_workers_told_exit()) return;
+  released_ = true;
+  log::info("coordinator", "every worker was told to exit");
+  if (on_finished_) on_finished_();
+}
+
+nlohmann::json coordinator::status() const {
+  const auto now = clock::now();
+  const auto wall_now = std::chrono::system_clock::now();
+  nlohmann::json workers = nlohmann::json::array();
+  for (const auto& w : table_.workers()) {
+    const auto ago = now - w.last_contact;
+    workers.push_back({{"id", w.id},
+                       {"host", w.host},
+                       {"last_contact", utc_time(wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago))},
+                       {"last_contact_seconds_ago", seconds(ago)},
+                       {"tasks_assigned", w.tasks_assigned},
+                       {"tasks_completed", w.tasks_completed},
+                       {"told_exit", w.told_exit}});
+  }
+  const auto& s = table_.stats();
+  return {{"phase", to_string(table_.phase())},
+          {"elapsed_seconds", seconds(table_.finished().value_or(now) - table_.started())},
+          {"map", counts_json(table_.counts(task_kind::map, now))},
+          {"reduce", counts_json(table_.counts(task_kind::reduce, now))},
+          {"workers", std::move(workers)},
+          {"stats",
+           {{"assignments", s.assignments},
+            {"reassignments", s.reassignments},
+            {"backups", s.backups},
+            {"late_reports", s.late_reports}}}};
+}
+
+}  // namespace mrkv::mr

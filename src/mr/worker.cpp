@@ -1,0 +1,211 @@
+#include "mrkv/mr/worker.hpp"
+
+#include "mrkv/common/log.hpp"
+#include "mrkv/http/client.hpp"
+#include "mrkv/mr/protocol.hpp"
+#include "mrkv/mr/task_runner.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
+namespace mrkv::mr {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr milliseconds first_backoff{100};
+constexpr milliseconds max_backoff{1'000};
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') return "unknown";
+  std::string name(buffer);
+  // The coordinator accepts printable ASCII without spaces only.
+  for (char& c : name)
+    if (c < 0x21 || c > 0x7e) c = '_';
+  return name.substr(0, protocol::max_name_length);
+}
+
+std::string fixed(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3f", value);
+  return buffer;
+}
+
+// Runs on the task thread. Arguments by value: the caller's frame is suspended meanwhile, but only
+// values are safe to rely on across a coroutine boundary (CP.53).
+asio::awaitable<void> run_task(application* app, protocol::order order, std::filesystem::path workdir) {
+  if (order.what == protocol::action::map)
+    run_map_task(*app, order.task, order.input, order.n_reduce, workdir);
+  else
+    run_reduce_task(*app, order.task, order.n_map, workdir);
+  co_return;
+}
+
+class worker_loop {
+ public:
+  worker_loop(worker_config config, application& app, asio::thread_pool& pool)
+      : config_(std::move(config)), app_(app), pool_(pool) {}
+
+  asio::awaitable<worker_summary> run() {
+    http::client_options options;
+    options.auth_token = config_.auth_token;
+    client_.emplace(co_await asio::this_coro::executor, config_.coordinator, options);
+    summary_.worker_id = config_.id;
+    log::info("worker", "worker " + config_.id + " on " + config_.host + " running " + app_.name() + " for " +
+                            config_.coordinator.scheme + "://" + http::to_string(config_.coordinator.address) +
+                            config_.coordinator.base_path);
+    const protocol::next_request ask{config_.id, config_.host, config_.poll_wait};
+    for (;;) {
+      auto answer = co_await call(protocol::next_path, protocol::encode(ask),
+                                  config_.poll_wait + config_.call_timeout);
+      if (!answer) co_return summary_;
+      protocol::order order;
+      bool readable = true;
+      try {
+        order = protocol::decode_order(answer->body);
+      } catch (const std::exception& e) {
+        log::warn("worker", std::string("coordinator sent an order we cannot read: ") + e.what());
+        readable = false;
+      }
+      if (!readable) {
+        co_await pause(first_backoff);
+        continue;
+      }
+      switch (order.what) {
+        case protocol::action::wait: continue;  // the request itself waited; ask again at once
+        case protocol::action::exit:
+          log::info("worker", "job done: exiting after " + std::to_string(summary_.tasks_run) + " tasks");
+          summary_.why = worker_summary::ending::told_exit;
+          co_return summary_;
+        default: break;
+      }
+      if (!co_await execute(order)) {
+        if (summary_.why == worker_summary::ending::app_failed) co_return summary_;
+        continue;
+      }
+      protocol::done_request report{config_.id,
+                                    order.what == protocol::action::map ? task_kind::map : task_kind::reduce,
+                                    order.task, order.attempt};
+      auto reply = co_await call(protocol::done_path, protocol::encode(report), config_.call_timeout);
+      if (!reply) co_return summary_;
+      ++summary_.tasks_run;
+    }
+  }
+
+ private:
+  static std::string task_name(const protocol::order& o) {
+    return std::string(protocol::to_string(o.what)) + " task " + std::to_string(o.task) + " (attempt " +
+           std::to_string(o.attempt) + (o.backup ? ", backup" : "") + ")";
+  }
+
+  asio::awaitable<void> pause(milliseconds how_long) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, how_long);
+    co_await timer.async_wait(use_tuple);
+  }
+
+  // Runs one task on the task thread. False when it threw (and was not done).
+  asio::awaitable<bool> execute(protocol::order order) {
+    const auto started = std::chrono::steady_clock::now();
+    log::info("worker", "running " + task_name(order) + (order.what == protocol::action::map ? " on " + order.input : ""));
+    try {
+      co_await asio::co_spawn(pool_, run_task(&app_, order, config_.workdir), asio::use_awaitable);
+    } catch (const app_error& e) {
+      log::error("worker", task_name(order) + " failed, and the application can't run here: " + e.what());
+      ++summary_.tasks_failed;
+      summary_.why = worker_summary::ending::app_failed;
+      co_return false;
+    } catch (const std::exception& e) {
+      log::error("worker", task_name(order) + " failed, not reporting it: " + e.what());
+      ++summary_.tasks_failed;
+      co_return false;
+    }
+    log::info("worker", task_name(order) + " finished in " +
+                            fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()) +
+                            " s");
+    co_return true;
+  }
+
+  // One call to the coordinator, retried while nothing answers. nullopt: the worker must end
+  // (summary_.why says why). A refused report is logged and counts as an answer.
+  asio::awaitable<std::optional<http::call_result>> call(const char* path, nlohmann::json body,
+                                                         milliseconds timeout) {
+    std::optional<std::chrono::steady_clock::time_point> silent_since;
+    auto backoff = first_backoff;
+    for (;;) {
+      auto result = co_await client_->post(path, body, timeout);
+      if (result.ok()) co_return result;
+      const auto& error = *result.error;
+      const bool transient = error.what == http::call_error::kind::no_answer ||
+                             error.what == http::call_error::kind::bad_reply || error.status >= 500;
+      if (!transient) {
+        if (std::string_view(path) == protocol::done_path && (error.status == 404 || error.status == 409)) {
+          log::warn("worker", "coordinator refused our report: " + log::peer_text(error.describe()));
+          co_return result;
+        }
+        log::error("worker", "coordinator refused us: " + log::peer_text(error.describe()));
+        summary_.why = worker_summary::ending::refused;
+        co_return std::nullopt;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!silent_since) {
+        silent_since = now;
+        log::warn("worker", "coordinator did not answer (" + error.describe() + "); retrying for up to " +
+                                fixed(std::chrono::duration<double>(config_.give_up_after).count()) + " s");
+      }
+      const auto silent = std::chrono::duration_cast<milliseconds>(now - *silent_since);
+      if (silent >= config_.give_up_after) {
+        log::info("worker", "coordinator has not answered for " + fixed(std::chrono::duration<double>(silent).count()) +
+                                " s: taking the job as finished, exiting");
+        summary_.why = worker_summary::ending::coordinator_gone;
+        co_return std::nullopt;
+      }
+      co_await pause(std::min(backoff, config_.give_up_after - silent));
+      backoff = std::min(backoff * 2, max_backoff);
+    }
+  }
+
+  worker_config config_;
+  application& app_;
+  asio::thread_pool& pool_;
+  worker_summary summary_;
+  std::optional<http::client> client_;  // made on the loop's executor when run() starts
+};
+
+}  // namespace
+
+std::string random_worker_id() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> nibble(0, 15);
+  std::string id = "w-";
+  for (int i = 0; i < 12; ++i) id.push_back("0123456789abcdef"[nibble(device)]);
+  return id;
+}
+
+worker_summary run_worker(worker_config config, application& app) {
+  if (config.id.empty()) config.id = random_worker_id();
+  if (config.host.empty()) config.host = host_name();
+  asio::io_context context(1);
+  asio::thread_pool pool(1);
+  worker_loop loop(std::move(config), app, pool);
+  auto done = asio::co_spawn(context, loop.run(), asio::use_future);
+  context.run();
+  pool.join();
+  return done.get();
+}
+
+}  // namespace mrkv::mr
