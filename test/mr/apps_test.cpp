@@ -68,7 +68,7 @@ TEST_SUITE("mr") {
     CHECK(words("\tx\ny\r\nz") == v{"x", "y", "z"});
   }
 
-  TEST_CASE("mr words: UTF-8 letters join, other code points separate") {
+  TEST_CASE("mr words: UTF-8 letters join and other code points separate") {
     using v = std::vector<std::string>;
     CHECK(words("caf\xc3\xa9 au lait") == v{"caf\xc3\xa9", "au", "lait"});             // café
     CHECK(words("Gr\xc3\xbc\xc3\x9f" "e!") == v{"Gr\xc3\xbc\xc3\x9f" "e"});            // Grüße

@@ -78,7 +78,7 @@ TEST_SUITE("mr") {
 
   TEST_CASE("mr tasks: a plugin's tasks equal its sequential run") { check_matches_sequential(plugin_path("nocrash")); }
 
-  TEST_CASE("mr tasks: every reduce bucket is written, empty ones included") {
+  TEST_CASE("mr tasks: every reduce bucket is written including empty ones") {
     temp_dir dir;
     auto app = load_application(plugin_path("rtiming"));
     run_map_task(*app, 0, sample_inputs()[0], n_reduce, dir.path());
