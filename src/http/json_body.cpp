@@ -69,7 +69,9 @@ std::optional<std::int64_t> optional_integer(const nlohmann::json& object, const
   std::string range = " in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
   if (it->is_number_unsigned()) {
     auto v = it->get<std::uint64_t>();
-    if (v > static_cast<std::uint64_t>(max)) bad(std::string("field '") + field + "' must be an integer" + range);
+    // nlohmann stores every non-negative literal (0 included) as unsigned, so the minimum is checked here too.
+    if (v > static_cast<std::uint64_t>(max) || static_cast<std::int64_t>(v) < min)
+      bad(std::string("field '") + field + "' must be an integer" + range);
     return static_cast<std::int64_t>(v);
   }
   if (it->is_number_integer()) {
