@@ -1,0 +1,281 @@
+// The coordinator's task table, driven sans I/O with a hand-held clock.
+#include "mrkv/mr/task_table.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+namespace {
+
+using namespace mrkv::mr;
+using namespace std::chrono_literals;
+
+constexpr auto timeout = 10s;
+
+table_config job(int n_map, int n_reduce, bool backups = true) {
+  table_config c;
+  for (int i = 0; i < n_map; ++i) c.inputs.push_back("in-" + std::to_string(i));
+  c.n_reduce = n_reduce;
+  c.task_timeout = timeout;
+  c.backup.enabled = backups;
+  c.backup.min_age = timeout * 6 / 10;
+  return c;
+}
+
+const clock::time_point t0{};
+
+// Hands out and completes whatever is left of the current phase.
+void finish_phase(task_table& table, task_kind kind, clock::time_point now) {
+  while (auto a = table.assign("w", "h", now)) {
+    REQUIRE(a->kind == kind);
+    REQUIRE(table.complete("w", kind, a->task, a->attempt, now) == report_outcome::completed);
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("mr_coordinator") {
+
+TEST_CASE("task table: maps in order - then reduces - then done") {
+  task_table table(job(3, 2), t0);
+  CHECK(table.phase() == job_phase::map);
+  for (int i = 0; i < 3; ++i) {
+    auto a = table.assign("w1", "h1", t0);
+    REQUIRE(a);
+    CHECK(a->kind == task_kind::map);
+    CHECK(a->task == i);
+    CHECK(a->attempt == 1);
+    CHECK(a->input == "in-" + std::to_string(i));
+    CHECK_FALSE(a->backup);
+    CHECK_FALSE(a->retry);
+  }
+  // Every map handed out and running: no reduce before the maps are done.
+  CHECK_FALSE(table.assign("w2", "h2", t0 + 1s));
+  CHECK(table.counts(task_kind::map, t0 + 1s).running == 3);
+  CHECK(table.complete("w1", task_kind::map, 0, 1, t0 + 2s) == report_outcome::completed);
+  CHECK(table.complete("w1", task_kind::map, 1, 1, t0 + 2s) == report_outcome::completed);
+  CHECK(table.phase() == job_phase::map);
+  CHECK(table.complete("w1", task_kind::map, 2, 1, t0 + 2s) == report_outcome::completed);
+  CHECK(table.phase() == job_phase::reduce);
+  auto r = table.assign("w2", "h2", t0 + 3s);
+  REQUIRE(r);
+  CHECK(r->kind == task_kind::reduce);
+  CHECK(r->task == 0);
+  CHECK(table.complete("w2", task_kind::reduce, 0, 1, t0 + 4s) == report_outcome::completed);
+  finish_phase(table, task_kind::reduce, t0 + 5s);
+  CHECK(table.phase() == job_phase::done);
+  CHECK(table.finished() == t0 + 5s);
+  CHECK_FALSE(table.assign("w1", "h1", t0 + 6s));
+  const auto m = table.counts(task_kind::map, t0 + 6s);
+  const auto rc = table.counts(task_kind::reduce, t0 + 6s);
+  CHECK(m.done == 3);
+  CHECK(rc.done == 2);
+  CHECK(table.stats().assignments == 5);
+}
+
+TEST_CASE("task table: a task whose worker went quiet is handed out again after the timeout - first report wins") {
+  task_table table(job(1, 1), t0);
+  auto first = table.assign("w1", "h", t0);
+  REQUIRE(first);
+  CHECK_FALSE(table.assign("w2", "h", t0 + timeout - 1ms));
+  CHECK(table.next_change(t0 + 1s) == t0 + timeout);
+  CHECK(table.counts(task_kind::map, t0 + timeout).idle == 1);  // taken for dead: idle again
+  auto second = table.assign("w2", "h", t0 + timeout);
+  REQUIRE(second);
+  CHECK(second->task == 0);
+  CHECK(second->attempt == 2);
+  CHECK(second->retry);
+  CHECK_FALSE(second->backup);
+  CHECK(table.stats().reassignments == 1);
+  // The original worker was only slow: its late report finishes the task, the retry's changes nothing.
+  CHECK(table.complete("w1", task_kind::map, 0, 1, t0 + timeout + 1s) == report_outcome::completed);
+  CHECK(table.phase() == job_phase::reduce);
+  CHECK(table.complete("w2", task_kind::map, 0, 2, t0 + timeout + 2s) == report_outcome::already_done);
+  CHECK(table.phase() == job_phase::reduce);
+  CHECK(table.stats().late_reports == 1);
+  CHECK(table.counts(task_kind::map, t0 + timeout + 2s).done == 1);
+}
+
+TEST_CASE("task table: a task that timed out goes out before nothing - oldest first") {
+  task_table table(job(3, 1, false), t0);
+  REQUIRE(table.assign("a", "h", t0));       // map 0
+  REQUIRE(table.assign("b", "h", t0 + 1s));  // map 1
+  REQUIRE(table.assign("c", "h", t0 + 2s));  // map 2
+  auto again = table.assign("d", "h", t0 + timeout + 5s);
+  REQUIRE(again);
+  CHECK(again->task == 0);
+  again = table.assign("e", "h", t0 + timeout + 5s);
+  REQUIRE(again);
+  CHECK(again->task == 1);
+}
+
+TEST_CASE("task table: bad reports are refused and change nothing") {
+  task_table table(job(2, 2), t0);
+  REQUIRE(table.assign("w", "h", t0));  // map 0, attempt 1
+  const auto before_map = table.counts(task_kind::map, t0 + 1s);
+  const auto before_reduce = table.counts(task_kind::reduce, t0 + 1s);
+  CHECK(table.complete("w", task_kind::map, 2, 1, t0 + 1s) == report_outcome::unknown_task);
+  CHECK(table.complete("w", task_kind::map, -1, 1, t0 + 1s) == report_outcome::unknown_task);
+  CHECK(table.complete("w", task_kind::reduce, 7, 1, t0 + 1s) == report_outcome::unknown_task);
+  CHECK(table.complete("w", task_kind::map, 1, 1, t0 + 1s) == report_outcome::never_assigned);  // never handed out
+  CHECK(table.complete("w", task_kind::map, 0, 2, t0 + 1s) == report_outcome::never_assigned);  // no attempt 2
+  CHECK(table.complete("w", task_kind::map, 0, 0, t0 + 1s) == report_outcome::never_assigned);
+  CHECK(table.complete("w", task_kind::reduce, 0, 1, t0 + 1s) == report_outcome::never_assigned);
+  const auto after_map = table.counts(task_kind::map, t0 + 1s);
+  const auto after_reduce = table.counts(task_kind::reduce, t0 + 1s);
+  CHECK(after_map.running == before_map.running);
+  CHECK(after_map.idle == before_map.idle);
+  CHECK(after_map.done == 0);
+  CHECK(after_reduce.idle == before_reduce.idle);
+  CHECK(table.phase() == job_phase::map);
+  CHECK(table.workers().size() == 1);  // refused reports don't invent workers
+}
+
+TEST_CASE("task table: a straggler gets one backup copy near the end of its phase") {
+  task_table table(job(4, 1), t0);
+  auto slow = table.assign("slow", "h", t0);  // map 0
+  REQUIRE(slow);
+  // The other maps take 1 s each.
+  for (int i = 1; i < 4; ++i) {
+    auto a = table.assign("fast", "h", t0 + std::chrono::seconds(i - 1));
+    REQUIRE(a);
+    CHECK(table.complete("fast", task_kind::map, a->task, a->attempt, t0 + std::chrono::seconds(i)) ==
+          report_outcome::completed);
+  }
+  // Median 1 s, so twice that is 2 s; but nothing is backed up before min_age (6 s).
+  CHECK_FALSE(table.assign("fast", "h", t0 + 5s));
+  CHECK(table.next_change(t0 + 5s) == t0 + 6s + clock::duration(1));
+  CHECK_FALSE(table.assign("fast", "h", t0 + 6s));
+  auto backup = table.assign("fast", "h", t0 + 6s + 1ms);
+  REQUIRE(backup);
+  CHECK(backup->task == 0);
+  CHECK(backup->attempt == 2);
+  CHECK(backup->backup);
+  CHECK_FALSE(backup->retry);
+  CHECK(table.stats().backups == 1);
+  CHECK(table.counts(task_kind::map, t0 + 7s).running == 1);
+  // One copy is enough.
+  CHECK_FALSE(table.assign("third", "h", t0 + 7s));
+  // The backup finishes first; the straggler's report changes nothing.
+  CHECK(table.complete("fast", task_kind::map, 0, 2, t0 + 7s) == report_outcome::completed);
+  CHECK(table.phase() == job_phase::reduce);
+  CHECK(table.complete("slow", task_kind::map, 0, 1, t0 + 9s) == report_outcome::already_done);
+}
+
+TEST_CASE("task table: backups use twice the median when that is above min_age") {
+  auto c = job(4, 1);
+  c.backup.min_age = 1s;
+  task_table table(c, t0);
+  REQUIRE(table.assign("slow", "h", t0));
+  for (int i = 1; i < 4; ++i) {
+    auto a = table.assign("fast", "h", t0);
+    REQUIRE(a);
+    REQUIRE(table.complete("fast", task_kind::map, a->task, a->attempt, t0 + 2s) == report_outcome::completed);
+  }
+  CHECK_FALSE(table.assign("fast", "h", t0 + 4s));  // 2 x median (2 s): not yet
+  auto backup = table.assign("fast", "h", t0 + 4s + 1ms);
+  REQUIRE(backup);
+  CHECK(backup->backup);
+}
+
+TEST_CASE("task table: no backups before half the phase is done - none when disabled - none to the worker holding the task") {
+  SUBCASE("less than half done") {
+    task_table table(job(4, 1), t0);
+    for (int i = 0; i < 4; ++i) REQUIRE(table.assign("w" + std::to_string(i), "h", t0));
+    REQUIRE(table.complete("w1", task_kind::map, 1, 1, t0 + 1s) == report_outcome::completed);
+    CHECK_FALSE(table.assign("w1", "h", t0 + 9s));
+  }
+  SUBCASE("disabled") {
+    task_table table(job(2, 1, false), t0);
+    REQUIRE(table.assign("slow", "h", t0));
+    auto a = table.assign("fast", "h", t0);
+    REQUIRE(a);
+    REQUIRE(table.complete("fast", task_kind::map, a->task, 1, t0 + 1s) == report_outcome::completed);
+    CHECK_FALSE(table.assign("fast", "h", t0 + 9s));
+    CHECK(table.next_change(t0 + 9s) == t0 + timeout);
+  }
+  SUBCASE("own worker") {
+    task_table table(job(2, 1), t0);
+    REQUIRE(table.assign("slow", "h", t0));
+    auto a = table.assign("fast", "h", t0);
+    REQUIRE(a);
+    REQUIRE(table.complete("fast", task_kind::map, a->task, 1, t0 + 1s) == report_outcome::completed);
+    CHECK_FALSE(table.assign("slow", "h", t0 + 9s));
+    CHECK(table.assign("fast", "h", t0 + 9s));
+  }
+}
+
+// The lab's job-count test: maps of 2 to 5 s under a 10 s timeout, no failures; every map must run
+// exactly once. Simulated many times with random durations and 1 to 4 workers, backups on.
+TEST_CASE("task table: without failures no task runs twice - the job-count property") {
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 2000; ++round) {
+    const int n_workers = 1 + round % 4;
+    task_table table(job(8, 10), t0);
+    std::uniform_int_distribution<int> map_ms(2000, 5000);
+    std::uniform_int_distribution<int> reduce_ms(1, 300);
+    struct busy {
+      assignment task;
+      clock::time_point until;
+    };
+    std::map<int, busy> running;  // by worker
+    auto now = t0;
+    int guard = 0;
+    while (table.phase() != job_phase::done && ++guard < 10'000) {
+      for (int w = 0; w < n_workers; ++w) {
+        if (running.count(w)) continue;
+        if (auto a = table.assign("w" + std::to_string(w), "h", now)) {
+          const auto d = std::chrono::milliseconds(a->kind == task_kind::map ? map_ms(rng) : reduce_ms(rng));
+          running[w] = busy{*a, now + d};
+        }
+      }
+      // Advance to the next finish (or table change) and report it.
+      auto next = clock::time_point::max();
+      for (const auto& [w, b] : running) next = std::min(next, b.until);
+      if (auto change = table.next_change(now)) next = std::min(next, *change);
+      REQUIRE(next != clock::time_point::max());
+      now = next;
+      for (auto it = running.begin(); it != running.end();) {
+        if (it->second.until <= now) {
+          const auto& a = it->second.task;
+          table.complete("w" + std::to_string(it->first), a.kind, a.task, a.attempt, now);
+          it = running.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    REQUIRE(table.phase() == job_phase::done);
+    REQUIRE(table.stats().assignments == 18);
+    REQUIRE(table.stats().backups == 0);
+    REQUIRE(table.stats().reassignments == 0);
+  }
+}
+
+TEST_CASE("task table: workers seen - and whether all were told to exit") {
+  task_table table(job(1, 1), t0);
+  CHECK(table.all_workers_told_exit());
+  REQUIRE(table.assign("a", "host-a", t0));
+  table.note_worker("b", "host-b", t0 + 1s);
+  REQUIRE(table.workers().size() == 2);
+  CHECK(table.workers()[0].id == "a");
+  CHECK(table.workers()[0].host == "host-a");
+  CHECK(table.workers()[0].tasks_assigned == 1);
+  CHECK(table.workers()[1].last_contact == t0 + 1s);
+  table.note_worker("b", "host-b", t0 + 3s);
+  CHECK(table.workers()[1].last_contact == t0 + 3s);
+  CHECK(table.workers()[1].first_contact == t0 + 1s);
+  table.mark_told_exit("a");
+  CHECK_FALSE(table.all_workers_told_exit());
+  table.mark_told_exit("b");
+  CHECK(table.all_workers_told_exit());
+}
+
+TEST_CASE("task table: impossible jobs are refused") {
+  CHECK_THROWS_AS(task_table(job(0, 1), t0), std::invalid_argument);
+  CHECK_THROWS_AS(task_table(job(1, 0), t0), std::invalid_argument);
+}
+
+}  // TEST_SUITE

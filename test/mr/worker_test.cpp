@@ -1,0 +1,169 @@
+// The worker loop in-process against an in-process coordinator: a whole job, a coordinator that is not
+// there, a coordinator that refuses us, a task that fails. (The lab's tests run real processes; see
+// lab_test.cpp. These also run under ThreadSanitizer.)
+#include "mrkv/http/server.hpp"
+#include "mrkv/mr/application.hpp"
+#include "mrkv/mr/coordinator.hpp"
+#include "mrkv/mr/sequential.hpp"
+#include "mrkv/mr/worker.hpp"
+#include "support/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace mrkv;
+using namespace std::chrono_literals;
+
+class scratch_dir {
+ public:
+  scratch_dir() {
+    std::string pattern = (fs::temp_directory_path() / "mrkv-worker-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~scratch_dir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::vector<std::string> sample_inputs() {
+  std::vector<std::string> inputs;
+  for (const auto& e : fs::directory_iterator(MRKV_SAMPLE_DATA_DIR))
+    if (e.path().extension() == ".txt") inputs.push_back(e.path().string());
+  std::sort(inputs.begin(), inputs.end());
+  return inputs;
+}
+
+std::vector<std::string> sorted_lines_of(const fs::path& dir, const std::string& prefix) {
+  std::vector<std::string> lines;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind(prefix, 0) != 0) continue;
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+struct in_process_coordinator {
+  mr::coordinator coordinator;
+  http::server server;
+  http::url url;
+
+  in_process_coordinator(mr::coordinator_config config, std::string token = {})
+      : coordinator(std::move(config)), server(server_config(std::move(token)), "coordinator", coordinator.routes()) {
+    coordinator.attach(server.main_context().get_executor(), [this] { server.stop(); });
+    url = http::url{"http", {"127.0.0.1", server.start().port()}, ""};
+  }
+
+  static http::server_config server_config(std::string token) {
+    http::server_config c;
+    c.threads = 1;
+    c.auth_token = std::move(token);
+    return c;
+  }
+};
+
+mr::worker_config worker_for(const http::url& url, const fs::path& workdir) {
+  mr::worker_config w;
+  w.coordinator = url;
+  w.workdir = workdir;
+  w.poll_wait = 1s;
+  w.give_up_after = 2s;
+  return w;
+}
+
+}  // namespace
+
+TEST_SUITE("mr_worker") {
+
+TEST_CASE("worker: two in-process workers run the wc job to the sequential answer and are told to exit") {
+  scratch_dir dir;
+  const auto inputs = sample_inputs();
+  REQUIRE(inputs.size() == 8);
+  {
+    auto app = mr::load_application("wc");
+    mr::run_sequential(*app, inputs, dir.path() / "expected.txt");
+  }
+  mr::coordinator_config config;
+  config.table.inputs = inputs;
+  config.table.n_reduce = 10;
+  in_process_coordinator c(config);
+  auto run_one = [&] {
+    auto app = mr::load_application("wc");
+    return mr::run_worker(worker_for(c.url, dir.path()), *app);
+  };
+  auto first = std::async(std::launch::async, run_one);
+  auto second = std::async(std::launch::async, run_one);
+  REQUIRE(first.wait_for(60s) == std::future_status::ready);
+  REQUIRE(second.wait_for(60s) == std::future_status::ready);
+  const auto a = first.get();
+  const auto b = second.get();
+  CHECK(a.why == mr::worker_summary::ending::told_exit);
+  CHECK(b.why == mr::worker_summary::ending::told_exit);
+  CHECK(a.tasks_run + b.tasks_run == 18);
+  CHECK(a.tasks_failed + b.tasks_failed == 0);
+  CHECK(a.worker_id != b.worker_id);
+  c.server.wait();
+  CHECK(c.coordinator.job_done());
+  const auto expected = sorted_lines_of(dir.path(), "expected.txt");
+  CHECK(expected.size() == 22107);
+  CHECK(sorted_lines_of(dir.path(), "mr-out-") == expected);
+}
+
+TEST_CASE("worker: with no coordinator it gives up after the give-up time") {
+  scratch_dir dir;
+  auto app = mr::load_application("wc");
+  auto config = worker_for(http::url{"http", {"127.0.0.1", test::unused_port()}, ""}, dir.path());
+  config.give_up_after = 500ms;
+  const auto start = std::chrono::steady_clock::now();
+  const auto summary = mr::run_worker(config, *app);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(summary.why == mr::worker_summary::ending::coordinator_gone);
+  CHECK(summary.tasks_run == 0);
+  CHECK(took >= 0.45);
+  CHECK(took < 5.0);
+}
+
+TEST_CASE("worker: a coordinator that refuses our token ends the worker") {
+  scratch_dir dir;
+  mr::coordinator_config config;
+  config.table.inputs = {"x"};
+  in_process_coordinator c(config, "secret");
+  auto app = mr::load_application("wc");
+  auto w = worker_for(c.url, dir.path());
+  w.auth_token = "wrong";
+  CHECK(mr::run_worker(w, *app).why == mr::worker_summary::ending::refused);
+  w.auth_token = "secret";
+  w.give_up_after = 300ms;
+  // With the right token it gets the task (whose input doesn't exist), fails it and keeps asking until
+  // the coordinator stops.
+  auto worker = std::async(std::launch::async, [&] { return mr::run_worker(w, *app); });
+  CHECK(worker.wait_for(1500ms) == std::future_status::timeout);  // stuck: the job can't finish
+  c.server.stop();
+  REQUIRE(worker.wait_for(20s) == std::future_status::ready);
+  const auto summary = worker.get();
+  CHECK(summary.why == mr::worker_summary::ending::coordinator_gone);
+  CHECK(summary.tasks_failed >= 1);
+  CHECK(summary.tasks_run == 0);
+  CHECK_FALSE(c.coordinator.job_done());
+}
+
+}  // TEST_SUITE
