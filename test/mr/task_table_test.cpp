@@ -26,6 +26,13 @@ table_config job(int n_map, int n_reduce, bool backups = true) {
 
 const clock::time_point t0{};
 
+// Not `worker_name(i)`: GCC 12 at -O3 warns about that (-Wrestrict, bug 105651).
+std::string worker_name(int i) {
+  std::string name = "w";
+  name += std::to_string(i);
+  return name;
+}
+
 // Hands out and completes whatever is left of the current phase.
 void finish_phase(task_table& table, task_kind kind, clock::time_point now) {
   while (auto a = table.assign("w", "h", now)) {
@@ -183,7 +190,7 @@ TEST_CASE("task table: backups use twice the median when that is above min_age")
 TEST_CASE("task table: no backups before half the phase is done - none when disabled - none to the worker holding the task") {
   SUBCASE("less than half done") {
     task_table table(job(4, 1), t0);
-    for (int i = 0; i < 4; ++i) REQUIRE(table.assign("w" + std::to_string(i), "h", t0));
+    for (int i = 0; i < 4; ++i) REQUIRE(table.assign(worker_name(i), "h", t0));
     REQUIRE(table.complete("w1", task_kind::map, 1, 1, t0 + 1s) == report_outcome::completed);
     CHECK_FALSE(table.assign("w1", "h", t0 + 9s));
   }
@@ -226,7 +233,7 @@ TEST_CASE("task table: without failures no task runs twice - the job-count prope
     while (table.phase() != job_phase::done && ++guard < 10'000) {
       for (int w = 0; w < n_workers; ++w) {
         if (running.count(w)) continue;
-        if (auto a = table.assign("w" + std::to_string(w), "h", now)) {
+        if (auto a = table.assign(worker_name(w), "h", now)) {
           const auto d = std::chrono::milliseconds(a->kind == task_kind::map ? map_ms(rng) : reduce_ms(rng));
           running[w] = busy{*a, now + d};
         }
@@ -240,7 +247,7 @@ TEST_CASE("task table: without failures no task runs twice - the job-count prope
       for (auto it = running.begin(); it != running.end();) {
         if (it->second.until <= now) {
           const auto& a = it->second.task;
-          table.complete("w" + std::to_string(it->first), a.kind, a.task, a.attempt, now);
+          table.complete(worker_name(it->first), a.kind, a.task, a.attempt, now);
           it = running.erase(it);
         } else {
           ++it;
