@@ -1,0 +1,146 @@
+#include "mrkv/kv/protocol.hpp"
+
+#include "mrkv/http/json_body.hpp"
+
+#include <limits>
+
+namespace mrkv::kv {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& message) { throw http::request_error(400, message); }
+
+// Moves a string member out of the parsed document instead of copying it: values can be 10 MiB.
+std::string take_string(nlohmann::json& object, const char* field) {
+  auto it = object.find(field);
+  if (it == object.end() || it->is_null()) bad(std::string("missing field '") + field + "'");
+  if (!it->is_string()) bad(std::string("field '") + field + "' must be a string, not " + it->type_name());
+  return std::move(it->get_ref<std::string&>());
+}
+
+std::size_t code_points(std::string_view text) {
+  std::size_t n = 0;
+  for (unsigned char c : text)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+}  // namespace
+
+get_request parse_get_request(std::string_view body) {
+  auto object = http::parse_json_object(body);
+  http::reject_unknown_fields(object, {"key"});
+  return get_request{take_string(object, "key")};
+}
+
+write_request parse_write_request(std::string_view body) {
+  auto object = http::parse_json_object(body);
+  http::reject_unknown_fields(object, {"key", "value", "client", "seq"});
+  write_request req;
+  req.key = take_string(object, "key");
+  req.value = take_string(object, "value");
+  req.client = http::optional_string(object, "client");
+  auto seq = http::optional_integer(object, "seq", 1, std::numeric_limits<std::int64_t>::max());
+  if (req.client) {
+    auto length = code_points(*req.client);
+    if (length == 0 || length > max_client_length)
+      bad("field 'client' must be 1 to " + std::to_string(max_client_length) + " characters long");
+    if (!seq) bad("missing field 'seq': a request with 'client' needs one");
+    req.seq = static_cast<std::uint64_t>(*seq);
+  } else if (seq) {
+    bad("missing field 'client': a request with 'seq' needs one");
+  }
+  return req;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.reserve(out.size() + text.size() + 2);
+  out.push_back('"');
+  std::size_t run = 0;  // start of the bytes not yet copied; plain bytes are copied in runs
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.substr(run, i - run));
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        out += "\\u00";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xF]);
+    }
+  }
+  out.append(text.substr(run));
+  out.push_back('"');
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  while (i < n) {
+    unsigned char c = byte(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;  // no UTF-16 surrogates
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else return false;
+    if (i + len > n) return false;
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (std::size_t k = 2; k < len; ++k)
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string value_reply_body(std::string_view value) {
+  std::string body;
+  body.reserve(value.size() + 16);
+  body += "{\"value\":";
+  append_json_string(body, value);
+  body += "}";
+  return body;
+}
+
+std::string get_request_body(std::string_view key) {
+  std::string body = "{\"key\":";
+  append_json_string(body, key);
+  body += "}";
+  return body;
+}
+
+std::string write_request_body(std::string_view key, std::string_view value, std::string_view client,
+                               std::uint64_t seq) {
+  std::string body;
+  body.reserve(key.size() + value.size() + client.size() + 64);
+  body += "{\"key\":";
+  append_json_string(body, key);
+  body += ",\"value\":";
+  append_json_string(body, value);
+  if (!client.empty()) {
+    body += ",\"client\":";
+    append_json_string(body, client);
+    body += ",\"seq\":" + std::to_string(seq);
+  }
+  body += "}";
+  return body;
+}
+
+}  // namespace mrkv::kv
