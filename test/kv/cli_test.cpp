@@ -1,0 +1,162 @@
+// The `mrkv kvserver` and `mrkv kv` commands as users run them: a real kvserver process (its
+// announcement, its config file, its exit on signals) and the clerk CLI against it, including a value
+// from stdin, a server that never answers, and bad usage.
+#include "kv/harness.hpp"
+#include "mrkv/http/client.hpp"
+#include "support/async.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace mrkv::kv_test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string server_flag(const server_process& server) { return "--server=http://127.0.0.1:" + std::to_string(server.port()); }
+
+// A TCP port that accepts connections (the kernel completes the handshake) but never answers: a hung server.
+class silent_listener {
+ public:
+  silent_listener() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(listen(fd_, 16) == 0);
+    socklen_t length = sizeof address;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~silent_listener() { close(fd_); }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST_SUITE("kv") {
+
+TEST_CASE("kvserver process: announces its address, serves the protocol, exits 0 on SIGTERM and SIGINT") {
+  {
+    server_process server;
+    CHECK(server.announcement() == "mrkv kvserver listening on http://127.0.0.1:" + std::to_string(server.port()));
+    boost::asio::io_context context;
+    http::client client(context.get_executor(), server.url());
+    auto put = test::run_until_done(context, client.post("/v1/put", {{"key", "a"}, {"value", "b"}}, 5s));
+    CHECK(put.ok());
+    auto get = test::run_until_done(context, client.post("/v1/get", {{"key", "a"}}, 5s));
+    CHECK(get.body == nlohmann::json{{"value", "b"}});
+    auto health = test::run_until_done(context, client.get("/healthz", 5s));
+    CHECK(health.body.at("mode") == "kvserver");
+    CHECK(server.stop(SIGTERM) == 0);
+  }
+  server_process server;
+  CHECK(server.stop(SIGINT) == 0);
+}
+
+TEST_CASE("kvserver process: runs from the shipped config file, flags win over it") {
+  server_process server({"--config", MRKV_SAMPLE_DATA_DIR "/../../../conf/kvserver.json", "--client-ttl", "10"});
+  auto r = run_mrkv({"kv", server_flag(server), "put", "k", "v"});
+  CHECK(r.status == 0);
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("kvserver process: bad flags exit 2") {
+  auto r = run_mrkv({"kvserver", "--listen", "127.0.0.1:0", "--client-ttl", "0"});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("client-ttl") != std::string::npos);
+  CHECK(run_mrkv({"kvserver", "--no-such-flag"}).status == 2);
+}
+
+TEST_CASE("kv CLI: put, get, append and a value from stdin") {
+  server_process server;
+  auto flag = server_flag(server);
+  auto put = run_mrkv({"kv", flag, "put", "greeting", "hello"});
+  CHECK(put.status == 0);
+  CHECK(put.out == "");
+  auto get = run_mrkv({"kv", flag, "get", "greeting"});
+  CHECK(get.status == 0);
+  CHECK(get.out == "hello\n");
+  auto append = run_mrkv({"kv", flag, "append", "greeting", ", world"});
+  CHECK(append.status == 0);
+  CHECK(append.out == "hello\n");
+  CHECK(run_mrkv({"kv", flag, "get", "greeting"}).out == "hello, world\n");
+  CHECK(run_mrkv({"kv", flag, "get", "never-written"}).out == "\n");
+
+  std::string text = "line one\nline \"two\"\t\xc3\xa9\n";
+  CHECK(run_mrkv({"kv", flag, "put", "from-stdin", "-"}, text).status == 0);
+  CHECK(run_mrkv({"kv", flag, "get", "from-stdin"}).out == text + "\n");
+  CHECK(run_mrkv({"kv", flag, "append", "from-stdin", "-"}, "more").out == text + "\n");
+  // A value that looks like a flag goes after '--'.
+  CHECK(run_mrkv({"kv", flag, "put", "--", "dash", "-5"}).status == 0);
+  CHECK(run_mrkv({"kv", flag, "get", "dash"}).out == "-5\n");
+}
+
+TEST_CASE("kv CLI: a server that never answers is given up on after --timeout, exit 1") {
+  silent_listener silent;
+  auto url = "http://127.0.0.1:" + std::to_string(silent.port());
+  auto started = std::chrono::steady_clock::now();
+  auto r = run_mrkv({"kv", "--server", url, "--timeout", "1", "put", "k", "v"});
+  auto took = std::chrono::steady_clock::now() - started;
+  CHECK(r.status == 1);
+  CHECK(r.err == "mrkv kv: server " + url + " did not answer within 1 s\n");
+  CHECK(took >= 1s);
+  CHECK(took < 20s);
+}
+
+TEST_CASE("kv CLI: nothing listening is the same: exit 1 after the timeout") {
+  int port;
+  {
+    silent_listener closed_soon;  // a port that was free a moment ago, and is closed again
+    port = closed_soon.port();
+  }
+  auto url = "http://127.0.0.1:" + std::to_string(port);
+  auto r = run_mrkv({"kv", "--server", url, "--timeout", "0.5", "get", "k"});
+  CHECK(r.status == 1);
+  CHECK(r.err == "mrkv kv: server " + url + " did not answer within 0.5 s\n");
+}
+
+TEST_CASE("kv CLI: bad usage exits 2") {
+  CHECK(run_mrkv({"kv"}).status == 2);
+  CHECK(run_mrkv({"kv", "get"}).status == 2);
+  CHECK(run_mrkv({"kv", "get", "a", "b"}).status == 2);
+  CHECK(run_mrkv({"kv", "put", "a"}).status == 2);
+  CHECK(run_mrkv({"kv", "delete", "a"}).status == 2);
+  CHECK(run_mrkv({"kv", "--server", "ftp://x", "get", "a"}).status == 2);
+  CHECK(run_mrkv({"kv", "--timeout", "-1", "get", "a"}).status == 2);
+  CHECK(run_mrkv({"kv", "put", "k", "-"}, "\xff\xfe").status == 2);  // not UTF-8
+}
+
+TEST_CASE("kv CLI: a refusal from the server exits 1 with its reason; the right token passes") {
+  auto token_file = std::string("/tmp/mrkv-kv-cli-token-") + std::to_string(getpid());
+  std::ofstream(token_file) << "sesame\n";
+  auto wrong_file = token_file + "-wrong";
+  std::ofstream(wrong_file) << "open up\n";
+  {
+    server_process server({"--auth-token-file", token_file});
+    auto refused = run_mrkv({"kv", server_flag(server), "put", "k", "v"});
+    CHECK(refused.status == 1);
+    CHECK(refused.err.find("401") != std::string::npos);
+    CHECK(run_mrkv({"kv", server_flag(server), "--auth-token-file", wrong_file, "get", "k"}).status == 1);
+    CHECK(run_mrkv({"kv", server_flag(server), "--auth-token-file", token_file, "put", "k", "v"}).status == 0);
+    CHECK(run_mrkv({"kv", server_flag(server), "--auth-token-file", token_file, "get", "k"}).out == "v\n");
+  }
+  std::remove(token_file.c_str());
+  std::remove(wrong_file.c_str());
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace mrkv::kv_test
