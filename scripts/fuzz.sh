@@ -74,8 +74,8 @@ for target in "${targets[@]}"; do
   cov="$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")"
   ft="$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")"
   units="$(sed -nE 's/.* corp: ([0-9]+)\/.*/\1/p' <<<"$last")"
-  runs="$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log")"
-  rate="$(sed -nE 's/^stat::average_exec_per_sec: ([0-9]+)/\1/p' "$log")"
+  runs="$(sed -nE 's/^stat::number_of_executed_units:[[:space:]]*([0-9]+)/\1/p' "$log")"
+  rate="$(sed -nE 's/^stat::average_exec_per_sec:[[:space:]]*([0-9]+)/\1/p' "$log")"
   if ((status == 0)) && grep -qE '^(==[0-9]+==ERROR|SUMMARY: (Address|UndefinedBehavior|Leak)Sanitizer)' "$log"; then
     status=1
   fi
