@@ -11,6 +11,10 @@
 //   - the key/value server's (kv::make_routes over an empty kv::store), behind the bearer token
 //     "fuzz-token", so that the auth check is fuzzed too (the seeds and the dictionary carry the header);
 //   - each plus GET /healthz and GET /metrics, added as http::server adds them.
+// For the kvserver the replay also keeps a model of the store (a map, and per client the latest seq, its
+// kind and its reply) and checks every answer against it: a get returns the model's value; a put or an
+// append with a new seq executes, a repeat of the latest seq replays the first reply without executing,
+// a lower seq or the other kind is 409 and changes nothing; GET /v1/stats agrees on keys, bytes, clients.
 //
 // Invariants checked on every response (abort() if one fails, so libFuzzer reports it as a crash):
 //   - handle_request completes without throwing (one left waiting would hang: -timeout reports it);
@@ -48,6 +52,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -108,6 +113,8 @@ struct service {
   http::server_config config;
   http::router routes;
   std::optional<http::metrics> counters;
+  // Checks what this service answered against what it should have (beyond the generic invariants).
+  std::function<void(const http::request&, const http::response&)> check_semantics;
 
   // As http::server's constructor: the built-in routes, then one metrics slot per route.
   void finish_routes() {
@@ -142,14 +149,84 @@ struct coordinator_service : service {
   }
 };
 
+// What the kvserver's store should hold, kept the simple way (see the file comment).
+class kv_model {
+ public:
+  void check(const http::request& req, const http::response& res) {
+    const unsigned status = res.result_int();
+    const std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (status == 400 || status == 401 || status == 404 || status == 405 || req.method() == http::verb::head) return;
+    const auto fail = [&](const std::string& what) { invariant_failed("kvserver", req, res, "model: " + what); };
+    const auto answer = nlohmann::json::parse(res.body(), nullptr, false);
+    if (path == "/v1/stats") {
+      std::size_t bytes = 0;
+      for (const auto& [k, v] : values_) bytes += k.size() + v.size();
+      if (answer.value("keys", std::size_t{0}) != values_.size() || answer.value("bytes", std::size_t{0}) != bytes ||
+          answer.value("clients", std::size_t{0}) != clients_.size())
+        fail("stats differ: expected keys " + std::to_string(values_.size()) + ", bytes " + std::to_string(bytes) +
+             ", clients " + std::to_string(clients_.size()));
+      return;
+    }
+    if (path != "/v1/get" && path != "/v1/put" && path != "/v1/append") return;
+    const auto body = nlohmann::json::parse(req.body(), nullptr, false);
+    const std::string key = body.at("key").get<std::string>();
+    if (path == "/v1/get") {
+      if (status != 200) fail("a get answered " + std::to_string(status));
+      if (answer.at("value") != lookup(key)) fail("get returned another value than was written");
+      return;
+    }
+    const bool append = path == "/v1/append";
+    const std::string value = body.at("value").get<std::string>();
+    std::optional<std::string> client;
+    std::uint64_t seq = 0;
+    if (body.contains("client") && !body["client"].is_null()) {
+      client = body["client"].get<std::string>();
+      seq = body.at("seq").get<std::uint64_t>();
+    }
+    // What the store must do with this write.
+    auto entry = client ? clients_.find(*client) : clients_.end();
+    if (entry != clients_.end() && (seq < entry->second.seq || (seq == entry->second.seq && entry->second.append != append))) {
+      if (status != 409) fail("a stale or conflicting write answered " + std::to_string(status) + ", not 409");
+      return;
+    }
+    if (status != 200) fail("a write answered " + std::to_string(status));
+    std::string reply;
+    if (entry != clients_.end() && seq == entry->second.seq) {
+      reply = entry->second.reply;  // a retry: not executed again
+    } else {
+      reply = append ? lookup(key) : "";
+      if (append) values_[key] += value;
+      else values_[key] = value;
+      if (client) clients_[*client] = client_entry{seq, append, reply};
+    }
+    if (append && answer.at("value") != reply) fail("append returned another old value than the model's");
+    if (!append && answer != nlohmann::json::object()) fail("put answered something else than {}");
+  }
+
+ private:
+  struct client_entry {
+    std::uint64_t seq;
+    bool append;
+    std::string reply;
+  };
+  std::string lookup(const std::string& key) const {
+    auto it = values_.find(key);
+    return it == values_.end() ? std::string() : it->second;
+  }
+  std::map<std::string, std::string> values_;
+  std::map<std::string, client_entry> clients_;
+};
+
 struct kv_service : service {
   kv::store data;
+  kv_model model;
 
   kv_service() {
     name = "kvserver";
     config.auth_token = "fuzz-token";
     routes = kv::make_routes(data);
     finish_routes();
+    check_semantics = [this](const http::request& req, const http::response& res) { model.check(req, res); };
   }
 };
 
@@ -247,6 +324,7 @@ void replay(service& svc, std::string_view input) {
       std::fprintf(stderr, "%s: %s %s -> %u %s", svc.name.c_str(), std::string(copy.method_string()).c_str(),
                    std::string(copy.target()).c_str(), res.result_int(), res.body().c_str());
     check_response(svc, copy, res);
+    if (svc.check_semantics) svc.check_semantics(copy, res);
     if (!res.keep_alive()) return;
   }
 }

@@ -83,6 +83,15 @@ def kv_http_seeds():
           req("POST", "/v1/append", '{"key":"k","value":"x","client":"c1","seq":5}', auth) +
           req("POST", "/v1/put", '{"key":"k","value":"y","client":"c1","seq":5}', auth) +
           req("POST", "/v1/put", '{"key":"k","value":"y","client":"c1","seq":4}', auth))
+    # An append's cached reply shares the key's buffer; a put then replaces that buffer.
+    write(t, "kv-append-retry-after-put",
+          req("POST", "/v1/put", '{"key":"k","value":"xy"}', auth) +
+          req("POST", "/v1/append", '{"key":"k","value":"z","client":"c1","seq":2}', auth) +
+          req("POST", "/v1/put", '{"key":"k","value":"NEW"}', auth) +
+          req("POST", "/v1/append", '{"key":"k","value":"z","client":"c1","seq":2}', auth) +
+          req("POST", "/v1/append", '{"key":"k","value":"!","client":"c2","seq":1}', auth) +
+          req("POST", "/v1/get", '{"key":"k"}', auth) +
+          req("GET", "/v1/stats", None, auth))
     write(t, "kv-unicode-and-escapes",
           req("POST", "/v1/put", '{"key":"\\u00e9\\ud83d\\ude00","value":"a\\"b\\\\c\\n\\u0000"}', auth) +
           req("POST", "/v1/get", '{"key":"\\u00e9\\ud83d\\ude00"}', auth))
