@@ -8,9 +8,6 @@
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -22,28 +19,6 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string server_flag(const server_process& server) { return "--server=http://127.0.0.1:" + std::to_string(server.port()); }
-
-// A TCP port that accepts connections (the kernel completes the handshake) but never answers: a hung server.
-class silent_listener {
- public:
-  silent_listener() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(listen(fd_, 16) == 0);
-    socklen_t length = sizeof address;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
-  ~silent_listener() { close(fd_); }
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 TEST_SUITE("kv") {
 

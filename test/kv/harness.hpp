@@ -8,9 +8,11 @@
 #include "mrkv/kv/server.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +29,8 @@
 
 namespace mrkv::kv_test {
 
-// A kvserver inside the test process, on 127.0.0.1 and a free port, with `threads` I/O threads.
+// A kvserver inside the test process, on 127.0.0.1 and a free port (or options.http.port), with
+// `threads` I/O threads.
 class local_server {
  public:
   explicit local_server(unsigned threads = 2, bool deduplicate = true)
@@ -246,6 +249,30 @@ class server_process {
   std::uint16_t port_ = 0;
   int status_ = -1;
   std::string announcement_;
+};
+
+// A TCP port that accepts connections (the kernel completes the handshake) but never answers: a hung server.
+class silent_listener {
+ public:
+  silent_listener() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd_, 16) != 0)
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    socklen_t length = sizeof address;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~silent_listener() { close(fd_); }
+  silent_listener(const silent_listener&) = delete;
+  silent_listener& operator=(const silent_listener&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
 };
 
 }  // namespace mrkv::kv_test
