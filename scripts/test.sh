@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the release, asan (ASan+UBSan) and tsan configurations,
-# and runs the whole suite: every test in release and asan, the concurrency tests in tsan.
+# and runs the whole suite: every test in release and asan, all but the process-level MapReduce lab
+# tests in tsan, then a short run of each fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh curl procps openssl
@@ -11,4 +12,6 @@ for preset in release asan tsan; do
   echo "== $preset: test" >&2
   ctest --preset "$preset"
 done
+echo "== fuzz: 60 s per libFuzzer target (ASan+UBSan, clang)" >&2
+scripts/fuzz.sh --seconds 60
 echo "== all tests passed" >&2

@@ -19,6 +19,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <malloc.h>
+
 #include <atomic>
 #include <list>
 #include <mutex>
@@ -140,6 +142,7 @@ struct server::impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> finished{false};
   std::atomic<std::size_t> live{0};
+  std::atomic<std::size_t> peak_live{0};  // most connections open since memory was last given back
 
   void finish() {
     if (finished.exchange(true)) return;
@@ -148,7 +151,14 @@ struct server::impl {
 
   void session_ended() {
     counters->connection_closed();
-    if (live.fetch_sub(1) == 1 && stopping.load()) asio::post(*contexts[0], [this] { finish(); });
+    std::size_t now_live = live.fetch_sub(1) - 1;
+    if (now_live == 0 && stopping.load()) asio::post(*contexts[0], [this] { finish(); });
+    // A burst of connections leaves their buffers and frames in malloc's free lists, spread over every
+    // thread's arena; once most of the burst is gone, hand those pages back to the OS (rarely: only
+    // after a burst of hundreds, and only when three quarters of it has closed).
+    std::size_t peak = peak_live.load();
+    if (peak >= 64 && now_live * 4 < peak && peak_live.compare_exchange_strong(peak, now_live))
+      asio::post(*contexts[0], [] { malloc_trim(0); });
   }
 
   void refuse(tcp::socket socket) {
@@ -176,7 +186,8 @@ struct server::impl {
         refuse(std::move(socket));
         continue;
       }
-      live.fetch_add(1);
+      std::size_t now_live = live.fetch_add(1) + 1;
+      if (now_live > peak_live.load()) peak_live.store(now_live);
       counters->connection_opened();
       auto executor = socket.get_executor();
       std::size_t index = (next_context - 1) % contexts.size();
