@@ -9,11 +9,22 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 namespace mrkv::cli {
 
 namespace po = boost::program_options;
+
+namespace {
+
+// As PID 1 in a container a signal with no handler is ignored, so `docker stop` / `podman stop` waited
+// its whole timeout and then sent SIGKILL. End at once instead, as the default action does anywhere else:
+// a task cut short is a crashed worker's task (its files are published atomically or not at all, and the
+// coordinator hands it out again after the task timeout).
+extern "C" void exit_on_signal(int signo) { ::_exit(128 + signo); }
+
+}  // namespace
 
 int run_worker(const args& words) {
   mode_info mode{"worker", "mrkv worker --coordinator URL --app APP [--workdir DIR]",
@@ -70,6 +81,8 @@ int run_worker(const args& words) {
     throw usage_error("worker: cannot enter work directory " + workdir + ": " + std::strerror(errno));
   config.workdir = ".";
 
+  std::signal(SIGTERM, exit_on_signal);
+  std::signal(SIGINT, exit_on_signal);
   auto summary = mr::run_worker(std::move(config), *app);
   switch (summary.why) {
     case mr::worker_summary::ending::told_exit:
