@@ -1,7 +1,8 @@
 # mrkv in a container: one image for every mode (coordinator, worker, kvserver, and the clients).
-#   podman build -t mrkv .            (or: docker build -t mrkv .)
-#   podman run --rm -p 7800:7800 mrkv                      -> key/value server on 0.0.0.0:7800
-#   podman run --rm -p 7700:7700 -v job:/work mrkv coordinator --listen 0.0.0.0:7700 --workdir /work ...
+#   docker build -t localhost/mrkv .   (podman: podman build --format docker -t localhost/mrkv .; podman's
+#                                       default OCI format drops the HEALTHCHECK)
+#   docker run --rm -p 7800:7800 localhost/mrkv            -> key/value server on 0.0.0.0:7800
+#   docker run --rm -p 7700:7700 -v job:/work localhost/mrkv coordinator --listen 0.0.0.0:7700 --workdir /work ...
 # The build stage uses the README's release preset; the runtime stage holds only the binary, the test
 # plugins and the sample texts, and runs as an unprivileged user.
 
