@@ -84,14 +84,14 @@ int run_status(const args& words) {
   bool json = false;
   double watch = 0;
   double timeout = 5;
-  std::string token_file;
+  client_flags client_settings;
   po::options_description flags("status options");
   flags.add_options()
       ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"), "the coordinator")
       ("json", po::bool_switch(&json), "print the status as JSON")
       ("watch", po::value<double>(&watch)->value_name("SECONDS"), "print again every SECONDS until the job is done")
-      ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "give up after this")
-      ("auth-token-file", po::value<std::string>(&token_file)->value_name("FILE"), "send this bearer token");
+      ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "give up after this");
+  add_client_flags(flags, client_settings);
   auto values = parse_mode_options(mode, words, flags);
   if (!values) return 0;
   http::url url;
@@ -100,8 +100,7 @@ int run_status(const args& words) {
   } catch (const std::invalid_argument& e) {
     throw usage_error(std::string("status: --coordinator: ") + e.what());
   }
-  http::client_options options;
-  if (!token_file.empty()) options.auth_token = read_token_file(token_file);
+  auto options = make_client_options(client_settings);
   const auto deadline = seconds_flag(timeout, "timeout");
   const auto interval = values->count("watch") ? seconds_flag(watch, "watch") : std::chrono::milliseconds(0);
 

@@ -35,7 +35,7 @@ int run_worker(const args& words) {
   std::string coordinator;
   std::string app_name;
   std::string workdir = ".";
-  std::string token_file;
+  client_flags client_settings;
   std::string id;
   double give_up = 10;
   double poll_wait = 5;
@@ -53,8 +53,8 @@ int run_worker(const args& words) {
        "how long one request for work may wait at the coordinator")
       ("call-timeout", po::value<double>(&call_timeout)->default_value(call_timeout)->value_name("SECONDS"),
        "how long to wait for any other answer from the coordinator")
-      ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)")
-      ("auth-token-file", po::value<std::string>(&token_file)->value_name("FILE"), "send this bearer token");
+      ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)");
+  add_client_flags(flags, client_settings);
   if (!parse_mode_options(mode, words, flags)) return 0;
 
   mr::worker_config config;
@@ -63,7 +63,9 @@ int run_worker(const args& words) {
   } catch (const std::invalid_argument& e) {
     throw usage_error(std::string("worker: --coordinator: ") + e.what());
   }
-  if (!token_file.empty()) config.auth_token = read_token_file(token_file);
+  auto connection = make_client_options(client_settings);
+  config.auth_token = connection.auth_token;
+  config.tls_ca_file = connection.tls_ca_file;
   config.give_up_after = seconds_flag(give_up, "give-up-after");
   config.poll_wait = seconds_flag(poll_wait, "poll-wait");
   config.call_timeout = seconds_flag(call_timeout, "call-timeout");

@@ -64,6 +64,7 @@ class worker_loop {
   asio::awaitable<worker_summary> run() {
     http::client_options options;
     options.auth_token = config_.auth_token;
+    options.tls_ca_file = config_.tls_ca_file;
     client_.emplace(co_await asio::this_coro::executor, config_.coordinator, options);
     summary_.worker_id = config_.id;
     log::info("worker", "worker " + config_.id + " on " + config_.host + " running " + app_.name() + " for " +

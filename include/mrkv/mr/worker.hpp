@@ -27,6 +27,7 @@ namespace mrkv::mr {
 struct worker_config {
   http::url coordinator;
   std::string auth_token;
+  std::string tls_ca_file;  // for an https:// coordinator with a private CA
   std::string id;    // empty: a random one ("w-" and 12 hex digits)
   std::string host;  // empty: gethostname()
   // Where the task files go. Map inputs are opened as the coordinator names them, relative to the
