@@ -10,7 +10,12 @@
 // clerks. The 100,000-client tests send raw requests with distinct client ids over a few keep-alive
 // connections, which are also opened and used once before the baseline. Under sanitizers the figures
 // are printed but not checked (ASan's quarantine and TSan's shadow memory are not the server's), and
-// the many-client tests send a tenth.
+// the many-client and many-append tests do a tenth of their operations.
+
+// GCC 12 at -O2 with -fsanitize=address takes the frames of these coroutine lambdas, which Asio
+// allocates and frees with its own operator new/delete pair, for a mismatched pair (a false positive).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 #include "kv/harness.hpp"
 #include "mrkv/http/client.hpp"
 #include "mrkv/kv/clerk.hpp"
@@ -40,6 +45,9 @@ constexpr bool sanitized = false;
 
 constexpr std::size_t mib = 1 << 20;
 constexpr int many_clients = sanitized ? 10'000 : 100'000;
+// Each append's reply carries the old value (up to 1 MB), which the clerk parses: 500 MB of JSON in all,
+// minutes under a sanitizer.
+constexpr int many_appends = sanitized ? 100 : 1'000;
 
 std::string random_letters(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -232,9 +240,9 @@ TEST_CASE("lab memory: many appends (TestMemManyAppends)") {
   auto ck = make_clerk(context, server.url());
   auto value = random_letters(1000, 6);
   auto run = [&]() -> asio::awaitable<void> {
-    for (int i = 0; i < 1000; ++i) co_await ck.append("k", value);
+    for (int i = 0; i < many_appends; ++i) co_await ck.append("k", value);
     auto all = co_await ck.get("k");
-    CHECK(all.size() == 1'000'000);
+    CHECK(all.size() == 1000u * many_appends);
   };
   test::run_until_done(context, run(), 300s);
   report("many appends", server, m, 3'000'000);
