@@ -622,7 +622,7 @@ kv_keys_curve
 kv_memory
 
 section "MapReduce word count"
-work_fs=$(stat -f -c %T "$work")
+work_fs=$(findmnt -no FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
 if [[ $work_fs != tmpfs && -d /dev/shm && -w /dev/shm ]]; then shm=$(mktemp -d /dev/shm/mrkv-bench.XXXXXX); fi
 para "The lab's eight texts (test/data/gutenberg) and copies of them under distinct names; every output is" \
   "normalised to sorted \`word count\` lines and compared with \`mrkv sequential\`'s. The distributed rows start" \
