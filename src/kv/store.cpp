@@ -186,7 +186,9 @@ std::size_t store::expire_idle_clients(clock::time_point now) {
     {
       std::lock_guard lock(shard.mutex);
       for (auto it = shard.entries.begin(); it != shard.entries.end();) {
-        if (now_s >= it->second.last_seen && now_s - it->second.last_seen >= ttl) {
+        // Strictly more than the TTL in whole seconds: last_seen is rounded down, so this guarantees a
+        // client idle for at least the TTL is never dropped early.
+        if (now_s >= it->second.last_seen && now_s - it->second.last_seen > ttl) {
           if (it->second.reply) garbage.push_back(std::move(it->second.reply));
           it = shard.entries.erase(it);
           ++expired;

@@ -1,10 +1,6 @@
 // The clerk library against a kvserver in this process: keep-alive, reconnecting after the server went
 // away, the same request id across retries, refusals surfaced without retrying, and the deadline.
 
-// GCC 12 at -O2 with -fsanitize=address takes the frames of these coroutine lambdas, which Asio
-// allocates and frees with its own operator new/delete pair, for a mismatched pair (a false positive).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 #include "kv/harness.hpp"
 #include "mrkv/kv/clerk.hpp"
 #include "support/async.hpp"

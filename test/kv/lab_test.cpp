@@ -4,10 +4,6 @@
 // after it executed, delays of 0-26 ms). Every history also goes through the linearizability checker.
 // Last, the same unreliable run against a server with its duplicate table off, which must be caught.
 
-// GCC 12 at -O2 with -fsanitize=address takes the frames of these coroutine lambdas, which Asio
-// allocates and frees with its own operator new/delete pair, for a mismatched pair (a false positive).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 #include "kv/harness.hpp"
 #include "mrkv/kv/clerk.hpp"
 #include "support/async.hpp"

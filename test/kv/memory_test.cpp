@@ -12,10 +12,6 @@
 // are printed but not checked (ASan's quarantine and TSan's shadow memory are not the server's), and
 // the many-client and many-append tests do a tenth of their operations.
 
-// GCC 12 at -O2 with -fsanitize=address takes the frames of these coroutine lambdas, which Asio
-// allocates and frees with its own operator new/delete pair, for a mismatched pair (a false positive).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 #include "kv/harness.hpp"
 #include "mrkv/http/client.hpp"
 #include "mrkv/kv/clerk.hpp"

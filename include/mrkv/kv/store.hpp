@@ -98,7 +98,8 @@ class store {
   write_result append(std::string key, std::string value, std::optional<request_id> id = std::nullopt,
                       clock::time_point now = clock::now());
 
-  // Drops client entries idle for longer than the TTL at `now`; returns how many.
+  // Drops client entries idle for longer than the TTL at `now` (by at most two seconds more, as times
+  // are kept in whole seconds); returns how many.
   std::size_t expire_idle_clients(clock::time_point now = clock::now());
 
   // A snapshot summed shard by shard (not atomic across shards).
