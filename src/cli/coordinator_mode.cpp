@@ -111,7 +111,7 @@ int run_coordinator(const args& words) {
   log::info("coordinator", std::to_string(inputs.size()) + " map tasks, " + std::to_string(n_reduce) +
                                " reduce tasks, task timeout " + std::to_string(task_timeout) + " s, backup tasks " +
                                (no_backup ? "off" : "on"));
-  announce_listening("coordinator", endpoint);
+  announce_listening("coordinator", endpoint, config);
   http_server.wait();
   if (!coordinator.job_done()) {
     log::warn("coordinator", "stopped before the job was done");

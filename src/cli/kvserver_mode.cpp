@@ -52,10 +52,11 @@ int run_kvserver(const args& words) {
   return_big_blocks_to_the_os();
   warn_if_exposed("kvserver", options.http);
 
+  const auto config = options.http;
   kv::server kvserver(std::move(options));
   kvserver.stop_on_signals();
   auto endpoint = kvserver.start();
-  announce_listening("kvserver", endpoint);
+  announce_listening("kvserver", endpoint, config);
   kvserver.wait();
   log::info("kvserver", "stopped");
   return 0;

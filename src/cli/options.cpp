@@ -1,5 +1,7 @@
 #include "mrkv/cli/options.hpp"
 
+#include "mrkv/common/cores.hpp"
+
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/endpoint.hpp"
 
@@ -96,7 +98,7 @@ void add_server_flags(po::options_description& flags, server_flags& v) {
       ("listen", po::value<std::string>(&v.listen)->default_value(v.listen)->value_name("HOST:PORT"),
        "address to listen on; port 0 picks a free port")
       ("threads", po::value<unsigned>(&v.threads)->default_value(v.threads)->value_name("N"),
-       "I/O threads (0: one per core)")
+       "I/O threads (0: one per usable core: the CPU affinity mask and cgroup quota count)")
       ("max-connections", po::value<std::size_t>(&v.max_connections)->default_value(v.max_connections)->value_name("N"),
        "connections beyond this are answered 503 and closed")
       ("max-body", po::value<std::size_t>(&v.max_body)->default_value(v.max_body)->value_name("BYTES"),
@@ -155,7 +157,7 @@ http::server_config make_server_config(const server_flags& v) {
   if (v.threads > 256) throw usage_error("--threads must be at most 256");
   if (v.max_connections == 0) throw usage_error("--max-connections must be at least 1");
   if (v.max_body == 0) throw usage_error("--max-body must be at least 1");
-  config.threads = v.threads;
+  config.threads = v.threads == 0 ? usable_cores() : v.threads;
   config.max_connections = v.max_connections;
   config.max_body = v.max_body;
   config.idle_timeout = seconds_flag(v.idle_timeout, "idle-timeout");
@@ -182,10 +184,13 @@ std::string read_token_file(const std::string& path) {
   return token.substr(first, last - first + 1);
 }
 
-void announce_listening(std::string_view mode, const boost::asio::ip::tcp::endpoint& endpoint) {
+void announce_listening(std::string_view mode, const boost::asio::ip::tcp::endpoint& endpoint,
+                        const http::server_config& config) {
   http::host_port address{endpoint.address().to_string(), endpoint.port()};
-  std::cout << "mrkv " << mode << " listening on http://" << http::to_string(address) << std::endl;
-  log::info(mode, "listening on http://" + http::to_string(address));
+  const std::string url = (config.tls_cert_file.empty() ? "http://" : "https://") + http::to_string(address);
+  std::cout << "mrkv " << mode << " listening on " << url << std::endl;
+  log::info(mode, "listening on " + url + " with " + std::to_string(config.threads) +
+                      (config.threads == 1 ? " thread" : " threads"));
 }
 
 void warn_if_exposed(std::string_view mode, const http::server_config& config) {

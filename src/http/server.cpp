@@ -1,5 +1,7 @@
 #include "mrkv/http/server.hpp"
 
+#include "mrkv/common/cores.hpp"
+
 #include "mrkv/common/log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -311,7 +313,7 @@ struct server::impl {
 };
 
 server::server(server_config config, std::string mode, router routes) : impl_(std::make_unique<impl>()) {
-  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (config.threads == 0) config.threads = usable_cores();
   impl_->config = std::move(config);
   impl_->mode = std::move(mode);
   impl_->routes = std::move(routes);

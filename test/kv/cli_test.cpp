@@ -4,6 +4,7 @@
 #include "kv/harness.hpp"
 #include "mrkv/http/client.hpp"
 #include "support/async.hpp"
+#include "support/tls_files.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
@@ -129,6 +130,17 @@ TEST_CASE("kv CLI: a refusal from the server exits 1 with its reason; the right 
   }
   std::remove(token_file.c_str());
   std::remove(wrong_file.c_str());
+}
+
+TEST_CASE("kv CLI over TLS: the server announces https and the clerk trusts it only with --tls-ca") {
+  test::tls_files tls;
+  server_process server({"--tls-cert", tls.cert, "--tls-key", tls.key});
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port());
+  CHECK(server.announcement() == "mrkv kvserver listening on " + url);
+  auto untrusted = run_mrkv({"kv", "--server", url, "--timeout", "2", "get", "k"});
+  CHECK(untrusted.status == 1);
+  CHECK(run_mrkv({"kv", "--server", url, "--tls-ca", tls.cert, "put", "k", "sealed"}).status == 0);
+  CHECK(run_mrkv({"kv", "--server", url, "--tls-ca", tls.cert, "get", "k"}).out == "sealed\n");
 }
 
 }  // TEST_SUITE

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -187,23 +188,31 @@ class server_process {
  public:
   explicit server_process(std::vector<std::string> extra_args = {}) {
     std::vector<std::string> argv{MRKV_BINARY, "kvserver", "--listen", "127.0.0.1:0", "--log-level", "warn"};
+    // Two threads unless a test says otherwise: resident memory depends on the number of malloc
+    // arenas, one per server thread, so a fixed count gives the same figures on any machine.
+    if (std::find(extra_args.begin(), extra_args.end(), "--threads") == extra_args.end())
+      argv.insert(argv.end(), {"--threads", "2"});
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     child_ = spawn(argv, false, false);
     auto line = read_first_line(std::chrono::seconds(30));
-    const std::string prefix = "mrkv kvserver listening on http://127.0.0.1:";
-    if (line.rfind(prefix, 0) != 0) {
+    const std::string prefix = "mrkv kvserver listening on ";
+    const std::string address = "127.0.0.1:";
+    const auto scheme_end = line.find("://");
+    if (line.rfind(prefix, 0) != 0 || scheme_end == std::string::npos ||
+        line.compare(scheme_end + 3, address.size(), address) != 0) {
       stop();
       throw std::runtime_error("kvserver did not announce itself; its first line: '" + line + "'");
     }
     announcement_ = line;
-    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+    scheme_ = line.substr(prefix.size(), scheme_end - prefix.size());
+    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(scheme_end + 3 + address.size())));
   }
   ~server_process() { stop(); }
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
 
   std::uint16_t port() const { return port_; }
-  http::url url() const { return local_url(port_); }
+  http::url url() const { return http::parse_url(scheme_ + "://127.0.0.1:" + std::to_string(port_)); }
   pid_t pid() const { return child_.pid; }
   const std::string& announcement() const { return announcement_; }
 
@@ -247,6 +256,7 @@ class server_process {
 
   spawned child_;
   std::uint16_t port_ = 0;
+  std::string scheme_;
   int status_ = -1;
   std::string announcement_;
 };

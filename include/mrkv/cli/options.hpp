@@ -73,8 +73,9 @@ std::string read_token_file(const std::string& path);
 // A positive number of seconds from flag `name`, as milliseconds; throws usage_error otherwise.
 std::chrono::milliseconds seconds_flag(double seconds, std::string_view name);
 
-// Prints exactly "mrkv MODE listening on http://HOST:PORT" to stdout and flushes it.
-void announce_listening(std::string_view mode, const boost::asio::ip::tcp::endpoint& endpoint);
+// Prints exactly "mrkv MODE listening on http://HOST:PORT" (https:// with TLS) to stdout and flushes it.
+void announce_listening(std::string_view mode, const boost::asio::ip::tcp::endpoint& endpoint,
+                        const http::server_config& config);
 
 // Warns (once, at start) when a server listens beyond loopback with no token.
 void warn_if_exposed(std::string_view mode, const http::server_config& config);
