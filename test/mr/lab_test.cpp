@@ -180,6 +180,21 @@ TEST_CASE("wc test: three workers - output equals the sequential wc") {
   CHECK(job.outputs() == expected);
 }
 
+TEST_CASE("a worker whose plugin crashes in dlopen dies alone - the job finishes with the others") {
+  lab_job job;
+  INFO(job);
+  const auto expected = job.expected("wc");
+  auto& coordinator = job.coordinator({"--task-timeout", "3"});
+  auto& doomed = job.worker("crash_on_load");
+  const int doomed_status = exit_status(doomed, lab_limit);
+  CHECK(doomed_status != 0);
+  CHECK(coordinator.running());
+  job.worker("wc");
+  job.worker("wc");
+  CHECK(exit_status(coordinator, lab_limit) == 0);
+  CHECK(job.outputs() == expected);
+}
+
 TEST_CASE("indexer test: two workers - compared as soon as the foreground worker exits") {
   lab_job job;
   INFO(job);
