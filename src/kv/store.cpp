@@ -1,5 +1,7 @@
 #include "mrkv/kv/store.hpp"
 
+#include "mrkv/kv/value_buffer.hpp"
+
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -22,35 +24,30 @@ std::size_t shard_of(std::string_view text) {
   return static_cast<std::size_t>(static_cast<std::uint64_t>(string_hash{}(text)) >> 58);
 }
 
-// A key's value. Shared so that a cached append reply can point into it instead of copying it.
-using buffer = std::shared_ptr<std::string>;
-
-// The reply to an append: the first `length` bytes of `value`, which live in key shard `shard`.
-struct cached_append {
-  std::shared_ptr<const std::string> value;
-  std::size_t length = 0;
-  std::size_t shard = 0;
-};
-
 struct client_entry {
   std::uint64_t seq = 0;  // 0: reserved for a write that has not completed (it threw)
   std::uint32_t last_seen = 0;  // seconds since the store started
   write_kind kind = write_kind::put;
-  std::unique_ptr<cached_append> reply;  // null for a put and for an append to an empty value
+  std::uint8_t reply_shard = 0;  // the key shard whose mutex guards reply's bytes
+  // The reply to the latest write when it was an append to a non-empty value: the first reply_length
+  // bytes of the key's buffer as it was then. Empty otherwise.
+  value_buffer reply;
+  std::size_t reply_length = 0;
 };
 
-// What a write lets go of, freed after its locks are released: a 10 MiB value is not munmap()ed while
+// What a write lets go of, freed after its locks are released: a 10 MiB value is not free()d while
 // other threads wait for the shard.
 struct released {
-  buffer old_value;
-  std::unique_ptr<cached_append> old_reply;
+  value_buffer old_value;
+  value_buffer outgrown;
+  value_buffer old_reply;
 };
 
 }  // namespace
 
 struct alignas(64) store::key_shard {
   mutable std::mutex mutex;
-  std::unordered_map<std::string, buffer, string_hash, std::equal_to<>> values;
+  std::unordered_map<std::string, value_buffer, string_hash, std::equal_to<>> values;
   std::size_t bytes = 0;
 };
 
@@ -78,7 +75,7 @@ std::string store::get(std::string_view key) const {
   auto& shard = keys_[shard_of(key)];
   std::lock_guard lock(shard.mutex);
   auto it = shard.values.find(key);
-  return it == shard.values.end() ? std::string() : *it->second;
+  return it == shard.values.end() ? std::string() : std::string(it->second.view());
 }
 
 write_result store::put(std::string key, std::string value, std::optional<request_id> id, clock::time_point now) {
@@ -101,38 +98,37 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
   const std::size_t key_index = shard_of(key);
   auto& kshard = keys_[key_index];
   // Allocations that don't need a lock are made before taking one.
-  buffer fresh = kind == write_kind::put ? std::make_shared<std::string>(std::move(value)) : nullptr;
-  std::unique_ptr<cached_append> reply = id && kind == write_kind::append ? std::make_unique<cached_append>() : nullptr;
+  value_buffer fresh = kind == write_kind::put ? value_buffer::copy_of(value) : value_buffer();
+  value_buffer reply;
+  std::size_t reply_length = 0;
 
   // Applies the write to the map; the caller holds kshard.mutex.
   auto apply = [&] {
     auto it = kshard.values.find(key);
     if (kind == write_kind::put) {
       if (it == kshard.values.end()) {
-        kshard.bytes += key.size() + fresh->size();
+        kshard.bytes += key.size() + fresh.size();
         kshard.values.emplace(std::move(key), std::move(fresh));
       } else {
-        kshard.bytes = kshard.bytes - it->second->size() + fresh->size();
+        kshard.bytes = kshard.bytes - it->second.size() + fresh.size();
         garbage.old_value = std::exchange(it->second, std::move(fresh));
       }
       return;
     }
     if (it == kshard.values.end()) {
       kshard.bytes += key.size();
-      it = kshard.values.emplace(std::move(key), std::make_shared<std::string>()).first;
+      it = kshard.values.emplace(std::move(key), value_buffer()).first;
     }
-    std::string& current = *it->second;
-    result.old_value = current;
-    // Appending only extends the buffer, so its first old_value.size() bytes stay the reply for good.
-    current.append(value);
+    value_buffer& current = it->second;
+    result.old_value = current.view();
+    if (id && !result.old_value.empty()) {
+      // The block as it is now: appends only extend it, so its first old_value.size() bytes stay the
+      // reply for good, in this block even when the append below moves the key to a bigger one.
+      reply = current;
+      reply_length = result.old_value.size();
+    }
+    garbage.outgrown = current.append(value);
     kshard.bytes += value.size();
-    if (reply && !result.old_value.empty()) {
-      reply->value = it->second;
-      reply->length = result.old_value.size();
-      reply->shard = key_index;
-    } else {
-      reply.reset();
-    }
   };
 
   if (!id) {
@@ -159,9 +155,9 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
       return result;
     }
     result.outcome = write_result::status::replayed;
-    if (entry.reply) {
-      std::lock_guard key_lock(keys_[entry.reply->shard].mutex);
-      result.old_value.assign(*entry.reply->value, 0, entry.reply->length);
+    if (entry.reply_length > 0) {
+      std::lock_guard key_lock(keys_[entry.reply_shard].mutex);
+      result.old_value = entry.reply.view().substr(0, entry.reply_length);
     }
     return result;
   }
@@ -170,6 +166,8 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
     apply();
   }
   garbage.old_reply = std::exchange(entry.reply, std::move(reply));
+  entry.reply_length = reply_length;
+  entry.reply_shard = static_cast<std::uint8_t>(key_index);
   entry.seq = id->seq;
   entry.last_seen = seen;
   entry.kind = kind;
@@ -180,7 +178,7 @@ std::size_t store::expire_idle_clients(clock::time_point now) {
   const std::uint32_t now_s = seconds_since_start(now);
   const auto ttl = static_cast<std::uint64_t>(options_.client_ttl.count());
   std::size_t expired = 0;
-  std::vector<std::unique_ptr<cached_append>> garbage;
+  std::vector<value_buffer> garbage;
   for (std::size_t i = 0; i < shard_count; ++i) {
     auto& shard = clients_[i];
     {
@@ -189,7 +187,7 @@ std::size_t store::expire_idle_clients(clock::time_point now) {
         // Strictly more than the TTL in whole seconds: last_seen is rounded down, so this guarantees a
         // client idle for at least the TTL is never dropped early.
         if (now_s >= it->second.last_seen && now_s - it->second.last_seen > ttl) {
-          if (it->second.reply) garbage.push_back(std::move(it->second.reply));
+          if (it->second.reply_length > 0) garbage.push_back(std::move(it->second.reply));
           it = shard.entries.erase(it);
           ++expired;
         } else {
