@@ -148,6 +148,7 @@ class worker_loop {
     std::optional<std::chrono::steady_clock::time_point> silent_since;
     auto backoff = first_backoff;
     for (;;) {
+      const auto attempt_started = std::chrono::steady_clock::now();
       auto result = co_await client_->post(path, body, timeout);
       if (result.ok()) co_return result;
       const auto& error = *result.error;
@@ -164,7 +165,9 @@ class worker_loop {
       }
       const auto now = std::chrono::steady_clock::now();
       if (!silent_since) {
-        silent_since = now;
+        // Silence starts when the first unanswered call was sent, so the worker ends at most one call
+        // timeout after the give-up time (the last attempt may begin just before it).
+        silent_since = attempt_started;
         log::warn("worker", "coordinator did not answer (" + error.describe() + "); retrying for up to " +
                                 fixed(std::chrono::duration<double>(config_.give_up_after).count()) + " s");
       }

@@ -8,6 +8,8 @@
 #include "mrkv/mr/worker.hpp"
 #include "support/process.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <doctest/doctest.h>
 
 #include <stdlib.h>
@@ -140,6 +142,24 @@ TEST_CASE("worker: with no coordinator it gives up after the give-up time") {
   CHECK(summary.tasks_run == 0);
   CHECK(took >= 0.45);
   CHECK(took < 5.0);
+}
+
+TEST_CASE("worker: silence counts from the first unanswered call - a hung coordinator costs one call") {
+  // A socket that listens and never accepts: the kernel completes the handshake, nobody answers.
+  boost::asio::io_context context;
+  boost::asio::ip::tcp::acceptor mute(context, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  scratch_dir dir;
+  auto app = mr::load_application("wc");
+  auto config = worker_for(http::url{"http", {"127.0.0.1", mute.local_endpoint().port()}, ""}, dir.path());
+  config.poll_wait = 200ms;
+  config.call_timeout = 800ms;
+  config.give_up_after = 1s;  // one unanswered request for work (poll wait + call timeout) already lasts this long
+  const auto start = std::chrono::steady_clock::now();
+  const auto summary = mr::run_worker(config, *app);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(summary.why == mr::worker_summary::ending::coordinator_gone);
+  CHECK(took >= 0.95);
+  CHECK(took < 1.8);  // not a second call's worth on top
 }
 
 TEST_CASE("worker: a coordinator that refuses our token ends the worker") {

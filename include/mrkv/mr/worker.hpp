@@ -7,8 +7,9 @@
 //
 // Failure rules:
 //  - No answer from the coordinator (refused, reset, timeout): retried with backoff; once nothing has
-//    answered for `give_up_after`, the coordinator is taken to be gone (the job is over) and the worker
-//    ends. A worker started with no coordinator therefore ends by itself.
+//    answered for `give_up_after` (counted from the start of the first unanswered call), the coordinator
+//    is taken to be gone (the job is over) and the worker ends, at most one call's timeout later. A
+//    worker started with no coordinator therefore ends by itself.
 //  - A task that throws (say, an unreadable input) is logged and not reported: the coordinator will
 //    give it to another worker after its timeout. An app_error (the application broke its contract)
 //    ends the worker, since every task would fail the same way.
