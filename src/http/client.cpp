@@ -1,10 +1,11 @@
 #include "mrkv/http/client.hpp"
 
+#include "mrkv/http/name_lookup.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -55,7 +56,8 @@ struct client::impl {
   std::optional<tcp::resolver::results_type> resolved;
   std::size_t opened = 0;
 
-  // Resolution has no per-operation cancellation in Asio 1.81, so a timer cancels the resolver itself.
+  std::optional<name_lookup> lookup;  // for a server named by host name, not address
+
   asio::awaitable<boost::system::error_code> resolve(std::chrono::steady_clock::time_point deadline) {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(server.address.host, ec);
@@ -64,15 +66,9 @@ struct client::impl {
                                                      server.address.host, std::to_string(server.address.port));
       co_return boost::system::error_code{};
     }
-    auto resolver = std::make_shared<tcp::resolver>(executor);
-    auto timer = std::make_shared<asio::steady_timer>(executor, deadline);
-    timer->async_wait([resolver](boost::system::error_code timer_ec) {
-      if (!timer_ec) resolver->cancel();
-    });
-    auto [resolve_ec, results] =
-        co_await resolver->async_resolve(server.address.host, std::to_string(server.address.port), use_tuple);
-    timer->cancel();
-    if (resolve_ec) co_return resolve_ec == asio::error::operation_aborted ? beast::error::timeout : resolve_ec;
+    if (!lookup) lookup.emplace(server.address.host, std::to_string(server.address.port));
+    auto [lookup_ec, results] = co_await lookup->wait(deadline);
+    if (lookup_ec) co_return lookup_ec;
     resolved = std::move(results);
     co_return boost::system::error_code{};
   }
