@@ -11,7 +11,12 @@
 #   Key/value: server on host 1 behind 20 % random input loss (nftables numgen), clerks on hosts 2-4
 #     appending unique tokens and reading, then host 2 cut off for two seconds and healed. The history
 #     (JSON lines) must be linearizable (test/kv/history_file_test.cpp, the project's checker) and every
-#     append must appear exactly once in the final values.
+#     append must appear exactly once in the final values. Clerks resend after 1 s without an answer, so
+#     the cut makes them resend requests the server may already have executed.
+#     Then every reply to host 3 is dropped while it appends once: the resends reach the server and the
+#     append is applied once.
+#   Names: host 4 resolves the server's name from its own /etc/hosts, and a name its (silent) DNS
+#     server never answers costs a clerk its --timeout, not the resolver's own timeouts.
 # Everything it made (namespaces, rules, processes, files) is removed at the end, even on failure.
 # Uses build/release (built here if missing); MRKV_BUILD_DIR=DIR picks another build directory.
 set -euo pipefail
@@ -62,6 +67,7 @@ teardown() {
   done
   wait 2>/dev/null || true
   for ns in $(namespaces); do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "/etc/netns/$P-h4"
   rm -rf "$W/mr" "$W/kv" "$W/stop"
 }
 torn_down=0
@@ -311,6 +317,63 @@ exactly_once() {
       }'
 }
 check "key/value: every append appears exactly once" exactly_once
+
+# Lost replies, for certain: host 1 drops every reply segment to host 3 (handshakes and ACKs still pass,
+# so requests arrive) while one clerk on host 3 appends once, resending every 0.5 s; then the rule goes.
+appends_served() {
+  in_ns 4 curl -sf --max-time 5 "$server/metrics" |
+    awk '/^mrkv_http_requests_total\{.*route="\/v1\/append",status="200"\}/ {n += $2} END {print n + 0}'
+}
+served_before=$(appends_served)
+in_ns 1 nft -f - <<EOF
+table inet mrkv_replies {
+  chain out { type filter hook output priority 0; ip daddr $NET.3 tcp sport 7800 ip length > 120 drop; }
+}
+EOF
+in_ns 3 "$mrkv" kv --server "$server" --timeout 20 --attempt-timeout 0.5 append k9 once-only > "$kv/k9.out" \
+  2> "$kv/k9.err" &
+k9_pid=$!
+sleep 2
+in_ns 1 nft delete table inet mrkv_replies
+k9_rc=0
+wait "$k9_pid" || k9_rc=$?
+lost_replies() {
+  local served value
+  served=$(( $(appends_served) - served_before ))
+  value=$(in_ns 4 "$mrkv" kv --server "$server" --timeout 10 get k9) || return 1
+  echo "one append answered after its replies were dropped for 2 s: the server executed or replayed it $served times; k9 = '$value'"
+  ((k9_rc == 0 && served >= 2)) && [[ $value == once-only && $(cat "$kv/k9.out") == "" ]]
+}
+check "key/value: an append whose replies are lost is resent, and applied once" lost_replies
+
+# --- names -----------------------------------------------------------------------------------------------
+# `ip netns exec` puts /etc/netns/NS/* over /etc/*: host 4 gets its own hosts file and a DNS server on
+# host 1 whose port 53 drops everything, as a resolver that went away looks from a client.
+mkdir -p "/etc/netns/$P-h4"
+printf '127.0.0.1 localhost\n%s.1 kvhost\n' "$NET" > "/etc/netns/$P-h4/hosts"
+printf 'nameserver %s.1\noptions timeout:5 attempts:2\n' "$NET" > "/etc/netns/$P-h4/resolv.conf"
+in_ns 1 nft -f - <<'EOF'
+table inet mrkv_dns {
+  chain in { type filter hook input priority 0; udp dport 53 drop; tcp dport 53 drop; }
+}
+EOF
+by_name() {
+  local value
+  value=$(in_ns 4 "$mrkv" kv --server http://kvhost:7800 --timeout 10 get k0) || return 1
+  [[ $value == "$(cat "$kv/final-k0")" ]] || { echo "got '$value'"; return 1; }
+  echo "http://kvhost:7800 (from host 4's /etc/hosts) answers get k0 like $server"
+}
+check "names: a clerk reaches the server by a name from its hosts file" by_name
+silent_dns() {
+  local started took rc=0 err
+  started=$(now_ns)
+  err=$(in_ns 4 "$mrkv" kv --server http://kv.mrkv-test.invalid:7800 --timeout 1.5 get k0 2>&1 >/dev/null) || rc=$?
+  took=$(( ($(now_ns) - started) / 1000000 ))
+  echo "exit $rc after $took ms: $err"
+  ((rc == 1 && took < 4000))
+}
+check "names: a name the silent DNS server never resolves costs the clerk its 1.5 s --timeout" silent_dns
+in_ns 1 nft delete table inet mrkv_dns
 kill "$kvserver_pid" 2>/dev/null || true
 wait "$kvserver_pid" 2>/dev/null || true
 
@@ -321,12 +384,13 @@ cleanup_check() {
   local left
   left=$(namespaces)
   [[ -z $left ]] || { echo "namespaces left: $left"; return 1; }
+  [[ ! -e /etc/netns/$P-h4 ]] || { echo "/etc/netns/$P-h4 left"; return 1; }
   local pid
   for pid in "$coordinator_pid" "${worker_pid[@]}" "$kvserver_pid" "${clerk_pid[@]}"; do
     kill -0 "$pid" 2>/dev/null && left+=" $pid"
   done
   [[ -z $left ]] || { echo "processes left:$left"; return 1; }
-  echo "no namespace (so no veth, bridge or nftables rule) and no process left"
+  echo "no namespace (so no veth, bridge or nftables rule), no /etc/netns file and no process left"
 }
 check "cleanup: every namespace, rule and process removed" cleanup_check
 summary netns-test

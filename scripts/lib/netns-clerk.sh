@@ -5,6 +5,7 @@
 # unique: "cCLIENT.N;") and one `mrkv kv get KEY`, each a new process with its own client id, and logs
 # each call as one JSON line (test/kv/history_file_test.cpp reads them): call and return times from
 # CLOCK_REALTIME (shared by all namespaces), the output, and ok=false if the clerk gave up (pending).
+# An attempt unanswered after 1 s is resent with the same request id: a cut of two seconds makes resends.
 set -uo pipefail
 mrkv=$1 server=$2 client=$3 history=$4 stop=$5
 
@@ -25,7 +26,7 @@ while [[ ! -e $stop ]]; do
     args=(append "$key" "$input")
   fi
   call=$(now_ns)
-  output=$("$mrkv" kv --server "$server" --timeout 20 --log-level off "${args[@]}")
+  output=$("$mrkv" kv --server "$server" --timeout 20 --attempt-timeout 1 --log-level off "${args[@]}")
   rc=$?
   ret=$(now_ns)
   ok=true

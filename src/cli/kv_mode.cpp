@@ -55,7 +55,8 @@ asio::awaitable<std::string> run_command(kv::clerk& clerk, command c) {
 
 int run_kv(const args& words) {
   mode_info mode{"kv",
-                 "mrkv kv [--server URL] [--timeout SECONDS] [--auth-token-file FILE] [--tls-ca FILE]\n"
+                 "mrkv kv [--server URL] [--timeout SECONDS] [--attempt-timeout SECONDS]\n"
+                 "        [--auth-token-file FILE] [--tls-ca FILE]\n"
                  "        get KEY | put KEY VALUE | append KEY VALUE",
                  "Key/value clerk. get prints the value, append prints the value before the append, put prints\n"
                  "nothing; what is printed ends with a newline. VALUE '-' reads the value from stdin, byte for\n"
@@ -64,6 +65,7 @@ int run_kv(const args& words) {
                  "that starts with '-'."};
   std::string server = "http://127.0.0.1:7800";
   double timeout = 30;
+  double attempt_timeout = 10;
   client_flags client_settings;
   std::vector<std::string> operation;
   po::options_description flags("kv options");
@@ -71,6 +73,8 @@ int run_kv(const args& words) {
       ("server", po::value<std::string>(&server)->default_value(server)->value_name("URL"), "the kvserver")
       ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"),
        "give up when the server has not answered within this time")
+      ("attempt-timeout", po::value<double>(&attempt_timeout)->default_value(attempt_timeout)->value_name("SECONDS"),
+       "resend a request (same request id) that has no answer after this long")
       ("operation", po::value<std::vector<std::string>>(&operation)->value_name("OP"),
        "get KEY | put KEY VALUE | append KEY VALUE (positional)");
   add_client_flags(flags, client_settings);
@@ -86,7 +90,7 @@ int run_kv(const args& words) {
   }
   kv::clerk_options options;
   options.deadline = seconds_flag(timeout, "timeout");
-  options.attempt_timeout = std::min(options.attempt_timeout, options.deadline);
+  options.attempt_timeout = std::min(seconds_flag(attempt_timeout, "attempt-timeout"), options.deadline);
   auto max_reply = options.connection.max_reply_body;
   options.connection = make_client_options(client_settings);
   options.connection.max_reply_body = max_reply;

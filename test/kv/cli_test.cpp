@@ -91,6 +91,24 @@ TEST_CASE("kv CLI: a server that never answers is given up on after --timeout, e
   CHECK(took < 20s);
 }
 
+TEST_CASE("kv CLI: --attempt-timeout resends a request that has no answer within it") {
+  silent_listener silent;
+  auto url = "http://127.0.0.1:" + std::to_string(silent.port());
+  auto count_attempts = [](const std::string& log) {
+    std::size_t n = 0;
+    for (auto at = log.find(" failed: "); at != std::string::npos; at = log.find(" failed: ", at + 1)) ++n;
+    return n;
+  };
+  auto patient = run_mrkv({"kv", "--server", url, "--timeout", "1.5", "--log-level", "debug", "get", "k"});
+  CHECK(patient.status == 1);
+  CHECK(count_attempts(patient.err) == 1);  // the default attempt timeout (10 s) is cut to --timeout
+  auto eager = run_mrkv(
+      {"kv", "--server", url, "--timeout", "1.5", "--attempt-timeout", "0.2", "--log-level", "debug", "get", "k"});
+  CHECK(eager.status == 1);
+  CHECK(count_attempts(eager.err) >= 3);
+  CHECK(run_mrkv({"kv", "--attempt-timeout", "0", "get", "k"}).status == 2);
+}
+
 TEST_CASE("kv CLI: nothing listening is the same: exit 1 after the timeout") {
   int port;
   {
