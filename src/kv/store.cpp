@@ -39,7 +39,7 @@ struct client_entry {
 // other threads wait for the shard.
 struct released {
   value_buffer old_value;
-  value_buffer outgrown;
+  value_buffer::outgrown_bytes outgrown;
   value_buffer old_reply;
 };
 
@@ -122,8 +122,8 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
     value_buffer& current = it->second;
     result.old_value = current.view();
     if (id && !result.old_value.empty()) {
-      // The block as it is now: appends only extend it, so its first old_value.size() bytes stay the
-      // reply for good, in this block even when the append below moves the key to a bigger one.
+      // The block as it is now: appends only extend its value, so its first old_value.size() bytes stay
+      // the reply for good, even when the append below moves the value to a bigger buffer.
       reply = current;
       reply_length = result.old_value.size();
     }

@@ -14,10 +14,11 @@
 // Memory: a put's reply is empty, so a put caches nothing. An append's reply is the old value, which is
 // always a prefix of the key's value buffer at the time (appends only extend a buffer, a put installs a
 // new buffer). So the table keeps a reference to that buffer plus the old length instead of a copy
-// (kv/value_buffer.hpp): a cached append reply costs a few bytes, not the size of the value. A buffer
-// that a put has replaced, or that an append has outgrown, stays alive (unchanged from then on) while
-// some client's cached reply still points into it, i.e. until that client's next write or the expiry
-// of its entry: at most one old buffer per client, as the lab allows one cached old value.
+// (kv/value_buffer.hpp): a cached append reply costs a few bytes, not the size of the value, and an
+// append that moves the value to a bigger buffer frees the old bytes at once. A value that a put has
+// replaced stays alive (unchanged from then on) while some client's cached reply still points into it,
+// i.e. until that client's next write or the expiry of its entry: at most one old value per client, as
+// the lab allows one cached old value.
 //
 // Expiry: a client's entry is dropped once it has been idle (no write with its id) for `client_ttl`;
 // the owner calls expire_idle_clients() periodically. A retry that arrives after its client's entry

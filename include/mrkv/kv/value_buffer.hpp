@@ -1,9 +1,13 @@
-// A stored value: one reference-counted heap block holding the bytes, referred to by an 8-byte handle.
-// The store keeps a handle per key, and a cached append reply keeps another to the same block (the
-// reply is a prefix of it, see store.hpp). Compared with a std::shared_ptr<std::string> this saves the
-// 16-byte pointer pair, the control block and the string header: about 60 bytes per key.
+// A stored value: one reference-counted heap block, referred to by an 8-byte handle. The store keeps a
+// handle per key, and a cached append reply keeps another to the same block (the reply is a prefix of
+// it, see store.hpp). Compared with a std::shared_ptr<std::string> this saves the 16-byte pointer pair,
+// the control block and the string header: about 60 bytes per key.
 //
-// Appending writes past the end of the block when its capacity allows, even when the block is shared:
+// Small values live inside the block. A value that outgrows its room, or is large from the start, lives
+// in a separate buffer that the block points to, so growing it frees the old bytes at once even while
+// a cached reply holds the block: that reply reads its prefix from whatever buffer is current.
+//
+// Appending writes past the end of the value when its capacity allows, even when the block is shared:
 // holders of other handles only read the prefix they saw, which is never rewritten. Concurrent access
 // to one block's bytes must be serialised by the caller (the store's shard mutex); the reference count
 // itself is atomic, so handles may be dropped on any thread.
@@ -11,14 +15,25 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string_view>
 
 namespace mrkv::kv {
 
 class value_buffer {
  public:
+  struct free_bytes {
+    void operator()(char* bytes) const noexcept { std::free(bytes); }
+  };
+  // Bytes a value has moved out of, for the caller to drop once it has released its lock.
+  using outgrown_bytes = std::unique_ptr<char, free_bytes>;
+
+  static constexpr std::size_t largest_inline = 64;  // bytes; larger values get a buffer of their own
+
   value_buffer() noexcept = default;  // empty, holds no block
-  // A new block holding a copy of `bytes`, with room for exactly that (none at all when empty).
+  // A new block holding a copy of `bytes`, with room for exactly that (no block at all when empty).
   static value_buffer copy_of(std::string_view bytes);
 
   value_buffer(const value_buffer& other) noexcept;
@@ -38,18 +53,21 @@ class value_buffer {
     other.block_ = mine;
   }
 
-  // Appends `more`. In place when it fits; otherwise the bytes move to a block of at least twice the
-  // capacity, and the handle to the old block is returned so the caller can drop it outside its lock.
-  value_buffer append(std::string_view more);
+  // Appends `more`. In place when it fits; otherwise the value moves to a buffer of at least twice the
+  // capacity, and the bytes it left are returned.
+  outgrown_bytes append(std::string_view more);
 
  private:
   struct block {
-    std::atomic<std::size_t> references;
+    std::atomic<std::uint32_t> references;
+    bool external;  // the bytes are in a buffer of their own, whose address the inline area holds
     std::size_t size;
     std::size_t capacity;
-    char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
+    char* area() noexcept { return reinterpret_cast<char*>(this + 1); }
+    char* bytes() noexcept;
+    void point_to(char* buffer) noexcept;
   };
-  static block* allocate(std::size_t capacity);
+  static block* allocate(std::size_t area_size);
 
   block* block_ = nullptr;
 };
