@@ -200,9 +200,9 @@ struct fault_proxy::impl {
       const bool keep_alive = request.keep_alive() && response.keep_alive();
       client.expires_after(config.client_write_timeout);
       auto [answer_ec, answer_n] = co_await bhttp::async_write(client, response, use_tuple);
-      if (answer_ec || stopping) break;
-      ++replies;
-      if (!keep_alive) break;
+      if (answer_ec) break;
+      ++replies;  // even while stopping: the client has this reply, and stats() must say so
+      if (stopping || !keep_alive) break;
     }
 
     // Dropping a message means the client's connection just ends, as when a server dies mid-request.
