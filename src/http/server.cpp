@@ -13,16 +13,17 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <malloc.h>
 
+#include <array>
 #include <atomic>
 #include <list>
 #include <mutex>
@@ -72,6 +73,37 @@ response make_response(reply r, unsigned version, bool keep_alive, bool head) {
     res.prepare_payload();
   }
   return res;
+}
+
+// The response's status line and fields as bytes on the wire, in a buffer that the connection reuses;
+// the body follows from the response itself in the same gathered write. Beast's serializer, which this
+// replaces, cost about a third of a small request's instructions (callgrind).
+void serialize_head_into(std::string& out, const response& res) {
+  out.clear();
+  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  const unsigned status = res.result_int();
+  out.push_back(static_cast<char>('0' + status / 100 % 10));
+  out.push_back(static_cast<char>('0' + status / 10 % 10));
+  out.push_back(static_cast<char>('0' + status % 10));
+  out.push_back(' ');
+  out += bhttp::obsolete_reason(res.result());
+  out += "\r\n";
+  for (const auto& field : res) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+// Writes a response: its head from `head` (scratch space) and its body, in one gathered write.
+template <class Stream>
+asio::awaitable<boost::system::error_code> write_response(Stream& stream, std::string& head, const response& res) {
+  serialize_head_into(head, res);
+  const std::array<asio::const_buffer, 2> pieces{asio::buffer(head), asio::buffer(res.body())};
+  auto [ec, written] = co_await asio::async_write(stream, pieces, use_tuple);
+  co_return ec;
 }
 
 const std::string& refusal_bytes() {
@@ -210,8 +242,9 @@ struct server::impl {
   template <class Stream>
   asio::awaitable<void> write_and_close(Stream& stream, unsigned status, std::string_view message) {
     auto res = make_response(error_reply(status, message), 11, false, false);
+    std::string head;
     beast::get_lowest_layer(stream).expires_after(config.write_timeout);
-    co_await bhttp::async_write(stream, res, use_tuple);
+    co_await write_response(stream, head, res);
   }
 
   asio::awaitable<void> run_session(tcp::socket socket, std::size_t context_index) {
@@ -248,6 +281,7 @@ struct server::impl {
     } guard{registry, self};
 
     beast::flat_buffer buffer;
+    std::string head;  // a response's head; its capacity carries over to the next one
     while (!stopping.load()) {
       if (buffer.size() == 0) {
         // Idle: wait for the first byte of the next request under the (long) idle timeout.
@@ -285,7 +319,7 @@ struct server::impl {
       if (stopping.load()) res.keep_alive(false);
       bool keep_alive = res.keep_alive();
       lowest.expires_after(config.write_timeout);
-      auto [write_ec, written] = co_await bhttp::async_write(stream, res, use_tuple);
+      auto write_ec = co_await write_response(stream, head, res);
       if (write_ec || !keep_alive) break;
     }
   }
