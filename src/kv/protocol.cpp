@@ -2,7 +2,10 @@
 
 #include "mrkv/http/json_body.hpp"
 
+#include <charconv>
 #include <limits>
+#include <optional>
+#include <system_error>
 
 namespace mrkv::kv {
 
@@ -25,15 +28,126 @@ std::size_t code_points(std::string_view text) {
   return n;
 }
 
+bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The bodies clerks send, read without building a JSON tree: one flat object whose members are strings
+// without escapes or plain non-negative integers. Calls on_member(name, text, is_string) for each; any
+// other shape (an escape, another type, a number with a sign, fraction or exponent, a control byte,
+// invalid UTF-8, trailing bytes) returns false, and so does a false from on_member. The callers then
+// read the body with the general parser, which accepts or refuses it with its own message: this path
+// only ever accepts a subset of what that one accepts, with the same meaning.
+template <class OnMember>
+bool scan_flat_object(std::string_view body, OnMember&& on_member) {
+  std::size_t i = 0;
+  const std::size_t n = body.size();
+  auto skip_space = [&] {
+    while (i < n && json_space(body[i])) ++i;
+  };
+  auto plain_string = [&](std::string_view& out) {
+    if (i >= n || body[i] != '"') return false;
+    const std::size_t start = ++i;
+    while (i < n && body[i] != '"') {
+      const auto c = static_cast<unsigned char>(body[i]);
+      if (c == '\\' || c < 0x20) return false;
+      ++i;
+    }
+    if (i >= n) return false;
+    out = body.substr(start, i - start);
+    ++i;
+    return valid_utf8(out);
+  };
+  skip_space();
+  if (i >= n || body[i] != '{') return false;
+  ++i;
+  skip_space();
+  if (i < n && body[i] == '}') {
+    ++i;
+  } else {
+    for (;;) {
+      std::string_view name, text;
+      if (!plain_string(name)) return false;
+      skip_space();
+      if (i >= n || body[i] != ':') return false;
+      ++i;
+      skip_space();
+      bool is_string = i < n && body[i] == '"';
+      if (is_string) {
+        if (!plain_string(text)) return false;
+      } else {
+        const std::size_t start = i;
+        while (i < n && body[i] >= '0' && body[i] <= '9') ++i;
+        text = body.substr(start, i - start);
+        if (text.empty() || (text.size() > 1 && text[0] == '0')) return false;
+      }
+      if (!on_member(name, text, is_string)) return false;
+      skip_space();
+      if (i < n && body[i] == ',') {
+        ++i;
+        skip_space();
+        continue;
+      }
+      if (i < n && body[i] == '}') {
+        ++i;
+        break;
+      }
+      return false;
+    }
+  }
+  skip_space();
+  return i == n;
+}
+
+std::optional<get_request> read_plain_get(std::string_view body) {
+  std::optional<std::string_view> key;
+  const bool plain = scan_flat_object(body, [&](std::string_view name, std::string_view text, bool is_string) {
+    if (name != "key" || !is_string || key) return false;
+    key = text;
+    return true;
+  });
+  if (!plain || !key) return std::nullopt;
+  return get_request{std::string(*key)};
+}
+
+std::optional<write_request> read_plain_write(std::string_view body) {
+  std::optional<std::string_view> key, value, client, seq_text;
+  const bool plain = scan_flat_object(body, [&](std::string_view name, std::string_view text, bool is_string) {
+    std::optional<std::string_view>* slot = name == "key"      ? &key
+                                            : name == "value"  ? &value
+                                            : name == "client" ? &client
+                                            : name == "seq"    ? &seq_text
+                                                               : nullptr;
+    if (slot == nullptr || slot->has_value() || is_string != (slot != &seq_text)) return false;
+    *slot = text;
+    return true;
+  });
+  if (!plain || !key || !value || client.has_value() != seq_text.has_value()) return std::nullopt;
+  write_request req;
+  if (client) {
+    const auto length = code_points(*client);
+    std::uint64_t seq = 0;
+    auto [end, ec] = std::from_chars(seq_text->data(), seq_text->data() + seq_text->size(), seq);
+    if (length == 0 || length > max_client_length || ec != std::errc{} || end != seq_text->data() + seq_text->size() ||
+        seq == 0 || seq > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      return std::nullopt;
+    req.client = std::string(*client);
+    req.seq = seq;
+  }
+  req.key = std::string(*key);
+  req.value = std::string(*value);
+  return req;
+}
+
 }  // namespace
 
 get_request parse_get_request(std::string_view body) {
+  if (auto plain = read_plain_get(body)) return std::move(*plain);
   auto object = http::parse_json_object(body);
   http::reject_unknown_fields(object, {"key"});
   return get_request{take_string(object, "key")};
 }
 
 write_request parse_write_request(std::string_view body) {
+  if (auto plain = read_plain_write(body)) return std::move(*plain);
   auto object = http::parse_json_object(body);
   http::reject_unknown_fields(object, {"key", "value", "client", "seq"});
   write_request req;
