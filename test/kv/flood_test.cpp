@@ -106,7 +106,7 @@ TEST_CASE("5000 idle connections: health checks still answered; memory freed whe
   MESSAGE("after they closed: " << mib(after - baseline) << " MiB above the baseline");
   // Most of it must come back to the OS; what stays is malloc fragmentation and Asio's reused
   // per-descriptor state, which the next burst reuses rather than grows.
-  CHECK(after - baseline < (loaded - baseline) / 2);
+  if (!sanitized) CHECK(after - baseline < (loaded - baseline) / 2);
 }
 
 TEST_CASE("connections past --max-connections are refused with 503 and the server serves the rest") {
@@ -199,8 +199,9 @@ TEST_CASE("oversized, malformed and hostile requests get a 4xx each and leave no
   }
   CHECK(get(server.port(), "/healthz").find("200 OK") != std::string::npos);
   auto after = static_cast<long long>(server.rss());
-  MESSAGE("after 140 hostile requests: " << mib(after - baseline) << " MiB above the baseline");
-  CHECK(after - baseline < 4ll << 20);
+  MESSAGE("after 140 hostile requests: " << mib(after - baseline) << " MiB above the baseline"
+          << (sanitized ? " [not checked: sanitizer build]" : ""));
+  if (!sanitized) CHECK(after - baseline < 4ll << 20);
 }
 
 }  // TEST_SUITE

@@ -30,6 +30,14 @@
 
 namespace mrkv::kv_test {
 
+// Resident memory is the server's own only without sanitizers (ASan's quarantine and shadow memory,
+// TSan's shadow): tests print memory figures under sanitizers and check them without.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+
 // A kvserver inside the test process, on 127.0.0.1 and a free port (or options.http.port), with
 // `threads` I/O threads.
 class local_server {

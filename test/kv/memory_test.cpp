@@ -33,12 +33,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-
 constexpr std::size_t mib = 1 << 20;
 constexpr int many_clients = sanitized ? 10'000 : 100'000;
 // Each append's reply carries the old value (up to 1 MB), which the clerk parses: 500 MB of JSON in all,
