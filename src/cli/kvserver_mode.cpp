@@ -1,29 +1,15 @@
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
 #include "mrkv/common/log.hpp"
+#include "mrkv/common/malloc_policy.hpp"
 #include "mrkv/kv/server.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
 
-#include <malloc.h>
 
 namespace mrkv::cli {
 
 namespace po = boost::program_options;
-
-namespace {
-
-// glibc raises its mmap threshold each time a big mmapped block is freed, after which 10 MiB values
-// come from the heap and stay in the process when freed. Pinning the threshold keeps every block of
-// 128 KiB or more (values, request and reply bodies) in its own mapping, unmapped when freed. The trim
-// threshold is lowered to match: with glibc's default, each thread's arena kept up to 128 KiB-1 MiB of
-// freed reply buffers resident (1,000 growing appends left about 1 MiB more than the value itself).
-void return_big_blocks_to_the_os() {
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-}
-
-}  // namespace
 
 int run_kvserver(const args& words) {
   mode_info mode{"kvserver", "mrkv kvserver [options]",

@@ -1,6 +1,7 @@
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
 #include "mrkv/common/log.hpp"
+#include "mrkv/common/malloc_policy.hpp"
 #include "mrkv/mr/application.hpp"
 #include "mrkv/mr/sequential.hpp"
 #include "mrkv/mr/task_files.hpp"
@@ -32,6 +33,7 @@ int run_sequential(const args& words) {
   if (!parse_mode_options(mode, words, flags, &positional)) return 0;
   if (inputs.empty()) throw usage_error("sequential: no input files (see mrkv sequential --help)");
 
+  keep_freed_memory_for_reuse();
   std::unique_ptr<mr::application> app;
   try {
     app = mr::load_application(app_name);

@@ -1,6 +1,7 @@
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
 #include "mrkv/common/log.hpp"
+#include "mrkv/common/malloc_policy.hpp"
 #include "mrkv/mr/application.hpp"
 #include "mrkv/mr/worker.hpp"
 
@@ -73,6 +74,7 @@ int run_worker(const args& words) {
 
   // The app first, so that a relative plugin path means what the user typed; then into the work
   // directory, where the tasks' files live and where the lab's probe plugins look.
+  keep_freed_memory_for_reuse();
   std::unique_ptr<mr::application> app;
   try {
     app = mr::load_application(app_name);
