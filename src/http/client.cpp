@@ -30,8 +30,8 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-call_result no_answer(std::string message) {
-  return call_result{{}, 0, call_error{call_error::kind::no_answer, 0, std::move(message)}};
+raw_result no_answer(std::string message) {
+  return raw_result{0, {}, call_error{call_error::kind::no_answer, 0, std::move(message)}};
 }
 
 }  // namespace
@@ -82,7 +82,7 @@ struct client::impl {
     secure.reset();
   }
 
-  asio::awaitable<std::optional<call_result>> connect(std::chrono::steady_clock::time_point deadline) {
+  asio::awaitable<std::optional<raw_result>> connect(std::chrono::steady_clock::time_point deadline) {
     if (!resolved) {
       if (auto ec = co_await resolve(deadline))
         co_return no_answer("resolving " + server.address.host + ": " + ec.message());
@@ -114,8 +114,8 @@ struct client::impl {
     co_return std::nullopt;
   }
 
-  asio::awaitable<call_result> call(bhttp::verb method, std::string target, std::string body,
-                                    std::chrono::milliseconds timeout) {
+  asio::awaitable<raw_result> call_raw(bhttp::verb method, std::string target, std::string body,
+                                       std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     bool reused = connected();
     if (!reused) {
@@ -156,10 +156,17 @@ struct client::impl {
     }
     auto res = parser.release();
     if (!res.keep_alive()) drop();
-    unsigned status = res.result_int();
-    auto parsed = nlohmann::json::parse(res.body(), nullptr, false);
+    co_return raw_result{res.result_int(), std::move(res.body()), std::nullopt};
+  }
+
+  asio::awaitable<call_result> call(bhttp::verb method, std::string target, std::string body,
+                                    std::chrono::milliseconds timeout) {
+    auto raw = co_await call_raw(method, std::move(target), std::move(body), timeout);
+    if (raw.error) co_return call_result{{}, 0, std::move(raw.error)};
+    const unsigned status = raw.status;
+    auto parsed = nlohmann::json::parse(raw.body, nullptr, false);
     if (status >= 400) {
-      std::string message = res.body().substr(0, 500);
+      std::string message = raw.body.substr(0, 500);
       if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("error") && parsed["error"].is_string())
         message = parsed["error"].get<std::string>();
       co_return call_result{{}, status, call_error{call_error::kind::rejected, status, std::move(message)}};
@@ -212,6 +219,11 @@ asio::awaitable<call_result> client::get(std::string target, std::chrono::millis
 asio::awaitable<call_result> client::call(bhttp::verb method, std::string target, std::string body,
                                           std::chrono::milliseconds timeout) {
   return impl_->call(method, std::move(target), std::move(body), timeout);
+}
+
+asio::awaitable<raw_result> client::call_raw(bhttp::verb method, std::string target, std::string body,
+                                             std::chrono::milliseconds timeout) {
+  return impl_->call_raw(method, std::move(target), std::move(body), timeout);
 }
 
 void client::close() { impl_->drop(); }

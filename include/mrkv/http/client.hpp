@@ -37,6 +37,15 @@ struct call_result {
   bool ok() const noexcept { return !error; }
 };
 
+// A reply as it came, body unread: what call_raw() returns. `error` is set (kind no_answer) only when no
+// reply came; an HTTP error status is a reply like any other here.
+struct raw_result {
+  unsigned status = 0;
+  std::string body;
+  std::optional<call_error> error;
+  bool answered() const noexcept { return !error; }
+};
+
 struct client_options {
   std::string auth_token;                 // sent as "Authorization: Bearer ..." when set
   std::size_t max_reply_body = 64 << 20;  // bytes
@@ -56,6 +65,10 @@ class client {
   boost::asio::awaitable<call_result> get(std::string target, std::chrono::milliseconds timeout);
   boost::asio::awaitable<call_result> call(boost::beast::http::verb method, std::string target,
                                            std::string body, std::chrono::milliseconds timeout);
+  // The same exchange, leaving the reply's body unread: for callers that check replies themselves
+  // (the load generator, which must not spend its time building JSON trees).
+  boost::asio::awaitable<raw_result> call_raw(boost::beast::http::verb method, std::string target,
+                                              std::string body, std::chrono::milliseconds timeout);
 
   // Drops the kept-alive connection (the next call connects afresh).
   void close();
