@@ -1,5 +1,7 @@
 #include "mrkv/http/metrics.hpp"
 
+#include <malloc.h>
+
 #include <cstdio>
 
 namespace mrkv::http {
@@ -49,6 +51,19 @@ std::string metrics::render(const std::string& mode) const {
   out += "# TYPE mrkv_http_connections_refused_total counter\n";
   std::snprintf(line, sizeof line, "mrkv_http_connections_refused_total{mode=\"%s\"} %llu\n", mode.c_str(),
                 static_cast<unsigned long long>(refused_.load(std::memory_order_relaxed)));
+  out += line;
+  // What the process holds, from glibc's allocator: in use, and freed but not given back to the OS
+  // (fragmentation between live blocks, caches): the difference between a leak and a high-water mark.
+  const auto heap = mallinfo2();
+  out += "# HELP mrkv_process_heap_in_use_bytes Bytes allocated and not yet freed (malloc arenas and mmapped blocks).\n";
+  out += "# TYPE mrkv_process_heap_in_use_bytes gauge\n";
+  std::snprintf(line, sizeof line, "mrkv_process_heap_in_use_bytes{mode=\"%s\"} %llu\n", mode.c_str(),
+                static_cast<unsigned long long>(heap.uordblks + heap.hblkhd));
+  out += line;
+  out += "# HELP mrkv_process_heap_free_bytes Bytes freed but still held by malloc, not returned to the OS.\n";
+  out += "# TYPE mrkv_process_heap_free_bytes gauge\n";
+  std::snprintf(line, sizeof line, "mrkv_process_heap_free_bytes{mode=\"%s\"} %llu\n", mode.c_str(),
+                static_cast<unsigned long long>(heap.fordblks));
   out += line;
   out += "# HELP mrkv_http_request_duration_seconds Time from a whole request read to its response built.\n";
   out += "# TYPE mrkv_http_request_duration_seconds histogram\n";
