@@ -6,7 +6,6 @@
 
 #include <boost/program_options/value_semantic.hpp>
 
-
 namespace mrkv::cli {
 
 namespace po = boost::program_options;

@@ -1,7 +1,6 @@
 #include "mrkv/http/server.hpp"
 
 #include "mrkv/common/cores.hpp"
-
 #include "mrkv/common/log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
