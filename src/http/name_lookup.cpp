@@ -56,13 +56,16 @@ boost::asio::awaitable<std::pair<boost::system::error_code, name_lookup::results
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   auto step = std::chrono::milliseconds(1);
   for (;;) {
+    std::optional<std::pair<boost::system::error_code, results>> answer;
     {
+      // `running_` itself stays untouched while its mutex is held: resetting it there could free the
+      // mutex before the lock lets go of it.
       std::lock_guard lock(running_->mutex);
-      if (running_->answer) {
-        auto answer = std::move(*running_->answer);
-        running_.reset();  // the next wait looks the name up afresh
-        co_return answer;
-      }
+      answer = std::move(running_->answer);
+    }
+    if (answer) {
+      running_.reset();  // the next wait looks the name up afresh
+      co_return std::move(*answer);
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) co_return std::pair{boost::system::error_code(boost::beast::error::timeout), results()};
