@@ -108,6 +108,22 @@ std::optional<get_request> read_plain_get(std::string_view body) {
   return get_request{std::string(*key)};
 }
 
+// The rules that tie `client` and `seq` together, shared by both readers so that they refuse alike.
+void set_identity(write_request& req, std::optional<std::string> client, std::optional<std::uint64_t> seq) {
+  if (client) {
+    const auto length = code_points(*client);
+    if (length == 0 || length > max_client_length)
+      bad("field 'client' must be 1 to " + std::to_string(max_client_length) + " characters long");
+    if (!seq) bad("missing field 'seq': a request with 'client' needs one");
+    req.client = std::move(client);
+    req.seq = *seq;
+  } else if (seq) {
+    bad("missing field 'client': a request with 'seq' needs one");
+  }
+}
+
+// nullopt for a body the scanner does not take; a body it takes but the protocol refuses throws the
+// general reader's 400 (set_identity).
 std::optional<write_request> read_plain_write(std::string_view body) {
   std::optional<std::string_view> key, value, client, seq_text;
   const bool plain = scan_flat_object(body, [&](std::string_view name, std::string_view text, bool is_string) {
@@ -120,20 +136,21 @@ std::optional<write_request> read_plain_write(std::string_view body) {
     *slot = text;
     return true;
   });
-  if (!plain || !key || !value || client.has_value() != seq_text.has_value()) return std::nullopt;
-  write_request req;
-  if (client) {
-    const auto length = code_points(*client);
-    std::uint64_t seq = 0;
-    auto [end, ec] = std::from_chars(seq_text->data(), seq_text->data() + seq_text->size(), seq);
-    if (length == 0 || length > max_client_length || ec != std::errc{} || end != seq_text->data() + seq_text->size() ||
-        seq == 0 || seq > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+  if (!plain || !key || !value) return std::nullopt;
+  std::optional<std::uint64_t> seq;
+  if (seq_text) {
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(seq_text->data(), seq_text->data() + seq_text->size(), n);
+    // Out of range: the general reader words that refusal.
+    if (ec != std::errc{} || end != seq_text->data() + seq_text->size() || n == 0 ||
+        n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       return std::nullopt;
-    req.client = std::string(*client);
-    req.seq = seq;
+    seq = n;
   }
+  write_request req;
   req.key = std::string(*key);
   req.value = std::string(*value);
+  set_identity(req, client ? std::optional<std::string>(*client) : std::nullopt, seq);
   return req;
 }
 
@@ -153,17 +170,9 @@ write_request parse_write_request(std::string_view body) {
   write_request req;
   req.key = take_string(object, "key");
   req.value = take_string(object, "value");
-  req.client = http::optional_string(object, "client");
+  auto client = http::optional_string(object, "client");
   auto seq = http::optional_integer(object, "seq", 1, std::numeric_limits<std::int64_t>::max());
-  if (req.client) {
-    auto length = code_points(*req.client);
-    if (length == 0 || length > max_client_length)
-      bad("field 'client' must be 1 to " + std::to_string(max_client_length) + " characters long");
-    if (!seq) bad("missing field 'seq': a request with 'client' needs one");
-    req.seq = static_cast<std::uint64_t>(*seq);
-  } else if (seq) {
-    bad("missing field 'client': a request with 'seq' needs one");
-  }
+  set_identity(req, std::move(client), seq ? std::optional<std::uint64_t>(*seq) : std::nullopt);
   return req;
 }
 
