@@ -253,8 +253,11 @@ done
 
 # Append requests the server answered, against appends the clerks made: the difference is retries that
 # reached the server (a lost reply, a timed-out attempt), where exactly-once matters.
-served_appends=$(in_ns 4 curl -sf --max-time 5 "$server/metrics" |
-  awk '/^mrkv_http_requests_total\{.*route="\/v1\/append",status="200"\}/ {n += $2} END {print n + 0}')
+appends_served() {
+  in_ns 4 curl -sf --max-time 5 "$server/metrics" |
+    awk '/^mrkv_http_requests_total\{.*route="\/v1\/append",status="200"\}/ {n += $2} END {print n + 0}'
+}
+served_appends=$(appends_served)
 kv_progress() {
   local h total done pending
   for h in 2 3 4; do
@@ -320,10 +323,6 @@ check "key/value: every append appears exactly once" exactly_once
 
 # Lost replies, for certain: host 1 drops every reply segment to host 3 (handshakes and ACKs still pass,
 # so requests arrive) while one clerk on host 3 appends once, resending every 0.5 s; then the rule goes.
-appends_served() {
-  in_ns 4 curl -sf --max-time 5 "$server/metrics" |
-    awk '/^mrkv_http_requests_total\{.*route="\/v1\/append",status="200"\}/ {n += $2} END {print n + 0}'
-}
 served_before=$(appends_served)
 in_ns 1 nft -f - <<EOF
 table inet mrkv_replies {
