@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+source scripts/lib/coordinator.sh
 scripts/deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release >/dev/null
@@ -22,23 +23,14 @@ cd "$work"
 inputs=(pg-*.txt)
 
 start=$(date +%s%N)
-mkfifo coordinator.out
-"$bin" coordinator --listen 127.0.0.1:0 --workdir "$work" "${inputs[@]}" > coordinator.out 2> coordinator.log &
-coordinator=$!
-pids+=("$coordinator")
-exec 3< coordinator.out
-if ! read -r -t 10 line <&3; then
-  echo "quickstart: the coordinator did not start; its log:" >&2
-  cat coordinator.log >&2
-  exit 1
-fi
-url=${line##* on }
-echo "$line"
+start_coordinator quickstart "$bin" "$work" "${inputs[@]}"
+pids+=("$coordinator_pid")
+echo "$coordinator_line"
 for i in 1 2; do
-  "$bin" worker --coordinator "$url" --app wc --workdir "$work" 2> "worker-$i.log" &
+  "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$work" 2> "worker-$i.log" &
   pids+=("$!")
 done
-wait "$coordinator" || { echo "quickstart: the coordinator failed; its log:" >&2; cat coordinator.log >&2; exit 1; }
+wait "$coordinator_pid" || { echo "quickstart: the coordinator failed; its log:" >&2; cat coordinator.log >&2; exit 1; }
 for p in "${pids[@]:1}"; do wait "$p" || { echo "quickstart: a worker failed" >&2; cat worker-*.log >&2; exit 1; }; done
 pids=()
 distributed=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -4,9 +4,11 @@
 # them to exit. Outputs are WORKDIR/mr-out-*; WORKDIR should be empty (the caller clears it).
 # usage: mr_job.sh MRKV_BINARY WORKERS WORKDIR INPUT...
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/coordinator.sh"
 bin=$1 workers=$2 dir=$3
 shift 3
 mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 cd "$dir"
 pids=()
 # shellcheck disable=SC2317 # called by the trap
@@ -14,20 +16,10 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-rm -f coordinator.out
-mkfifo coordinator.out
-"$bin" coordinator --listen 127.0.0.1:0 --workdir "$dir" --log-level warn "$@" > coordinator.out 2> coordinator.log &
-coordinator=$!
-pids+=("$coordinator")
-exec 3< coordinator.out
-if ! read -r -t 10 line <&3; then
-  echo "mr_job: the coordinator did not start; its log:" >&2
-  cat coordinator.log >&2
-  exit 1
-fi
-url=${line##* on }
+start_coordinator mr_job "$bin" "$dir" --log-level warn "$@"
+pids+=("$coordinator_pid")
 for ((i = 1; i <= workers; i++)); do
-  "$bin" worker --coordinator "$url" --app wc --workdir "$dir" --log-level warn 2> "worker-$i.log" &
+  "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$dir" --log-level warn 2> "worker-$i.log" &
   pids+=("$!")
 done
 status=0
