@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the release, asan (ASan+UBSan) and tsan configurations,
 # and runs the whole suite: every test in release and asan, all but the process-level MapReduce lab
-# tests in tsan, then a short run of each fuzzer.
+# tests in tsan, then a repeatable run of each fuzzer (a fixed seed and number of inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh curl procps openssl
@@ -12,6 +12,6 @@ for preset in release asan tsan; do
   echo "== $preset: test" >&2
   ctest --preset "$preset"
 done
-echo "== fuzz: 60 s per libFuzzer target (ASan+UBSan, clang)" >&2
-scripts/fuzz.sh --seconds 60
+echo "== fuzz: 50,000 inputs per libFuzzer target from a fixed seed, plus the regression inputs (ASan+UBSan, clang)" >&2
+scripts/fuzz.sh --runs 50000
 echo "== all tests passed" >&2
