@@ -88,4 +88,38 @@ std::string peer_text(std::string_view text, std::size_t max_len) {
   return out;
 }
 
+namespace {
+
+// `value` with `decimals` digits after the point, trailing zeros (and a bare point) dropped.
+std::string trimmed(double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  std::string out = text;
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  return out;
+}
+
+// Three significant digits for values of 0.001 up to 999.
+std::string three_digits(double value) {
+  const int decimals = value >= 100 ? 0 : value >= 10 ? 1 : value >= 1 ? 2 : 3;
+  return trimmed(value, decimals);
+}
+
+}  // namespace
+
+std::string duration(std::chrono::nanoseconds d) {
+  const double ns = static_cast<double>(d.count());
+  const char* sign = ns < 0 ? "-" : "";
+  const double abs_ns = ns < 0 ? -ns : ns;
+  if (abs_ns < 1e9) return sign + three_digits(abs_ns / 1e6) + " ms";
+  if (abs_ns < 60e9) return sign + three_digits(abs_ns / 1e9) + " s";
+  const auto whole_seconds = static_cast<long long>(abs_ns / 1e9 + 0.5);
+  std::string out = sign + std::to_string(whole_seconds / 60) + " min";
+  if (whole_seconds % 60) out += " " + std::to_string(whole_seconds % 60) + " s";
+  return out;
+}
+
 }  // namespace mrkv::log

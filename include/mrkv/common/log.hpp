@@ -2,6 +2,7 @@
 // component that speaks. Lines from different threads never interleave (one mutex, one write).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,9 @@ inline void error(std::string_view component, std::string_view message) { write(
 // Quotes text that came from a peer so that it can't forge log lines or hide in them: control bytes are
 // escaped and long text is cut.
 std::string peer_text(std::string_view text, std::size_t max_len = 200);
+
+// A duration as people write it: "10 s", "1.5 s", "250 ms", "0.42 ms", "2 min 5 s"; at most three
+// significant digits, no trailing zeros.
+std::string duration(std::chrono::nanoseconds d);
 
 }  // namespace mrkv::log
