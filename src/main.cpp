@@ -59,7 +59,18 @@ int main(int argc, char** argv) {
       return words.empty() ? 2 : 0;
     }
     for (const auto& m : modes) {
-      if (words[0] == m.name) return m.run(std::vector<std::string>(words.begin() + 1, words.end()));
+      if (words[0] != m.name) continue;
+      try {
+        return m.run(std::vector<std::string>(words.begin() + 1, words.end()));
+      } catch (const mrkv::cli::usage_error&) {
+        throw;
+      } catch (const po::error&) {
+        throw;
+      } catch (const std::exception& e) {
+        // What went wrong while the mode ran ("cannot listen on ...: address already in use"), named by mode.
+        std::cerr << "mrkv " << m.name << ": " << e.what() << "\n";
+        return 1;
+      }
     }
     std::cerr << "mrkv: unknown mode '" << words[0] << "' (see mrkv --help)\n";
     return 2;

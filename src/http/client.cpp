@@ -1,5 +1,6 @@
 #include "mrkv/http/client.hpp"
 
+#include "mrkv/common/log.hpp"
 #include "mrkv/http/name_lookup.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -149,7 +150,7 @@ struct client::impl {
                          : co_await exchange(*secure, body, parser, deadline);
     if (read_ec) {
       drop();
-      std::string what = read_ec == beast::error::timeout ? "timed out after " + std::to_string(timeout.count()) + " ms"
+      std::string what = read_ec == beast::error::timeout ? "timed out after " + log::duration(timeout)
                                                           : read_ec.message();
       if (reused && read_ec != beast::error::timeout) what += " (on a reused connection)";
       co_return no_answer(what + " from " + to_string(server.address));

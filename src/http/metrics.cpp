@@ -9,6 +9,7 @@ namespace mrkv::http {
 metrics::metrics(std::vector<std::string> routes) : routes_(std::move(routes)) {
   routes_.push_back("unmatched");
   by_route_ = std::make_unique<status_counters[]>(routes_.size());
+  latency_by_route_ = std::make_unique<latency_histogram[]>(routes_.size());
   for (std::size_t r = 0; r < routes_.size(); ++r)
     for (auto& counter : by_route_[r]) counter.store(0, std::memory_order_relaxed);
 }
@@ -23,8 +24,9 @@ void metrics::record_request(std::size_t route_index, unsigned status, std::chro
   double seconds = std::chrono::duration<double>(latency).count();
   std::size_t bucket = 0;
   while (bucket < bucket_bounds.size() && seconds > bucket_bounds[bucket]) ++bucket;
-  latency_buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_ns_.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
+  auto& histogram = latency_by_route_[route_index];
+  histogram.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+  histogram.sum_ns.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
 }
 
 std::string metrics::render(const std::string& mode) const {
@@ -65,25 +67,31 @@ std::string metrics::render(const std::string& mode) const {
   std::snprintf(line, sizeof line, "mrkv_process_heap_free_bytes{mode=\"%s\"} %llu\n", mode.c_str(),
                 static_cast<unsigned long long>(heap.fordblks));
   out += line;
-  out += "# HELP mrkv_http_request_duration_seconds Time from a whole request read to its response built.\n";
+  out += "# HELP mrkv_http_request_duration_seconds Time from a whole request read to its response built, by route.\n";
   out += "# TYPE mrkv_http_request_duration_seconds histogram\n";
-  std::uint64_t cumulative = 0;
-  for (std::size_t b = 0; b <= bucket_bounds.size(); ++b) {
-    cumulative += latency_buckets_[b].load(std::memory_order_relaxed);
-    if (b < bucket_bounds.size())
-      std::snprintf(line, sizeof line, "mrkv_http_request_duration_seconds_bucket{mode=\"%s\",le=\"%g\"} %llu\n",
-                    mode.c_str(), bucket_bounds[b], static_cast<unsigned long long>(cumulative));
-    else
-      std::snprintf(line, sizeof line, "mrkv_http_request_duration_seconds_bucket{mode=\"%s\",le=\"+Inf\"} %llu\n",
-                    mode.c_str(), static_cast<unsigned long long>(cumulative));
+  for (std::size_t r = 0; r + 1 < routes_.size(); ++r) {
+    const auto& histogram = latency_by_route_[r];
+    const char* route = routes_[r].c_str();
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b <= bucket_bounds.size(); ++b) {
+      cumulative += histogram.buckets[b].load(std::memory_order_relaxed);
+      if (b < bucket_bounds.size())
+        std::snprintf(line, sizeof line,
+                      "mrkv_http_request_duration_seconds_bucket{mode=\"%s\",route=\"%s\",le=\"%g\"} %llu\n",
+                      mode.c_str(), route, bucket_bounds[b], static_cast<unsigned long long>(cumulative));
+      else
+        std::snprintf(line, sizeof line,
+                      "mrkv_http_request_duration_seconds_bucket{mode=\"%s\",route=\"%s\",le=\"+Inf\"} %llu\n",
+                      mode.c_str(), route, static_cast<unsigned long long>(cumulative));
+      out += line;
+    }
+    std::snprintf(line, sizeof line, "mrkv_http_request_duration_seconds_sum{mode=\"%s\",route=\"%s\"} %.9f\n",
+                  mode.c_str(), route, static_cast<double>(histogram.sum_ns.load(std::memory_order_relaxed)) / 1e9);
+    out += line;
+    std::snprintf(line, sizeof line, "mrkv_http_request_duration_seconds_count{mode=\"%s\",route=\"%s\"} %llu\n",
+                  mode.c_str(), route, static_cast<unsigned long long>(cumulative));
     out += line;
   }
-  std::snprintf(line, sizeof line, "mrkv_http_request_duration_seconds_sum{mode=\"%s\"} %.9f\n", mode.c_str(),
-                static_cast<double>(latency_sum_ns_.load(std::memory_order_relaxed)) / 1e9);
-  out += line;
-  std::snprintf(line, sizeof line, "mrkv_http_request_duration_seconds_count{mode=\"%s\"} %llu\n", mode.c_str(),
-                static_cast<unsigned long long>(cumulative));
-  out += line;
   return out;
 }
 

@@ -28,4 +28,20 @@ router::match router::find(verb method, std::string_view target) const {
   return match{nullptr, 0, path_known ? 405u : 404u};
 }
 
+std::string router::allowed_methods(std::string_view target) const {
+  std::string_view path = target.substr(0, target.find('?'));
+  std::string allowed;
+  auto add = [&allowed](std::string_view method) {
+    if (allowed.find(method) != std::string::npos) return;
+    if (!allowed.empty()) allowed += ", ";
+    allowed += method;
+  };
+  for (const auto& r : routes_) {
+    if (r.path != path) continue;
+    add(boost::beast::http::to_string(r.method));
+    if (r.method == verb::get) add("HEAD");
+  }
+  return allowed;
+}
+
 }  // namespace mrkv::http

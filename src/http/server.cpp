@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -22,13 +23,20 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <array>
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
+#include <type_traits>
+#include <vector>
 
 namespace mrkv::http {
 
@@ -106,6 +114,23 @@ asio::awaitable<boost::system::error_code> write_response(Stream& stream, std::s
   co_return ec;
 }
 
+// Incident ids name one 500 in the log: the process id keeps them apart across restarts, a counter
+// within one process.
+std::string next_incident_id() {
+  static std::atomic<std::uint64_t> next{1};
+  char id[40];
+  std::snprintf(id, sizeof id, "%x-%llu", static_cast<unsigned>(::getpid()),
+                static_cast<unsigned long long>(next.fetch_add(1, std::memory_order_relaxed)));
+  return id;
+}
+
+bool expects_continue(const request& req) {
+  auto it = req.find(bhttp::field::expect);
+  return it != req.end() && beast::iequals(it->value(), "100-continue");
+}
+
+const std::string_view continue_bytes = "HTTP/1.1 100 Continue\r\n\r\n";
+
 const std::string& refusal_bytes() {
   static const std::string bytes = [] {
     std::string body = R"({"error":"too many connections; try again later"})" "\n";
@@ -129,7 +154,10 @@ asio::awaitable<response> handle_request(const router& routes, const server_conf
     counters.record_unmatched(match.status);
     std::string what = match.status == 404 ? "no such path: " : "method not allowed on ";
     std::string target(req.target().substr(0, 128));
-    co_return make_response(error_reply(match.status, what + target), version, keep_alive, head);
+    log::debug("http", std::string(req.method_string()) + " " + target + " -> " + std::to_string(match.status));
+    auto res = make_response(error_reply(match.status, what + target), version, keep_alive, head);
+    if (match.status == 405) res.set(bhttp::field::allow, routes.allowed_methods(req.target()));
+    co_return res;
   }
   reply answer;
   if (!match.found->public_route && !config.auth_token.empty() && !authorized(req, config.auth_token)) {
@@ -143,11 +171,18 @@ asio::awaitable<response> handle_request(const router& routes, const server_conf
     } catch (const request_error& e) {
       answer = error_reply(e.status(), e.what());
     } catch (const std::exception& e) {
-      log::error("http", "handler for " + match.found->path + " failed: " + e.what());
-      answer = error_reply(500, std::string("internal error: ") + e.what());
+      // The exception's text may name files or echo input: it goes to the log, and the client gets an
+      // id to quote that finds the log line.
+      const std::string incident = next_incident_id();
+      log::error("http", "handler for " + match.found->path + " failed (incident " + incident + "): " + e.what());
+      answer = error_reply(500, "internal error (incident " + incident + ", see the server's log)");
     }
   }
-  counters.record_request(match.index, answer.status, std::chrono::steady_clock::now() - started);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  counters.record_request(match.index, answer.status, elapsed);
+  if (log::enabled(log::level::debug))
+    log::debug("http", std::string(bhttp::to_string(match.found->method)) + " " + match.found->path + " -> " +
+                           std::to_string(answer.status) + " in " + log::duration(elapsed));
   co_return make_response(std::move(answer), version, keep_alive, head);
 }
 
@@ -239,12 +274,41 @@ struct server::impl {
     }
   }
 
+  // Answers a request the server refuses before routing (400, 413, 431) and closes the connection.
   template <class Stream>
   asio::awaitable<void> write_and_close(Stream& stream, unsigned status, std::string_view message) {
+    counters->record_unmatched(status);
+    log::debug("http", mode + " refused a request: " + std::to_string(status) + " " + std::string(message));
     auto res = make_response(error_reply(status, message), 11, false, false);
     std::string head;
     beast::get_lowest_layer(stream).expires_after(config.write_timeout);
-    co_await write_response(stream, head, res);
+    if (co_await write_response(stream, head, res)) co_return;
+    co_await linger(stream);
+  }
+
+  // A client that sends its whole body before reading (Python's http.client, node's fetch: most
+  // libraries without Expect: 100-continue) would see a reset instead of the answer if the socket were
+  // closed with its bytes unread, as the kernel answers unread data with RST. So, as nginx's lingering
+  // close does, half-close and read what still comes, for a bounded time and size, before closing. A
+  // separate coroutine so that its buffer lives only while it runs, never in an idle session's frame.
+  template <class Stream>
+  asio::awaitable<void> linger(Stream& stream) {
+    constexpr std::size_t max_discarded = 64 << 20;
+    constexpr auto max_time = std::chrono::seconds(5);
+    constexpr auto quiet_time = std::chrono::seconds(1);
+    auto& lowest = beast::get_lowest_layer(stream);
+    boost::system::error_code ignored;
+    // TLS has no half-close without ending the session; a plain connection gets FIN after the answer.
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    const auto give_up = std::chrono::steady_clock::now() + max_time;
+    std::vector<char> sink(16 * 1024);
+    std::size_t discarded = 0;
+    while (discarded < max_discarded && std::chrono::steady_clock::now() < give_up) {
+      lowest.expires_after(std::min<std::chrono::steady_clock::duration>(quiet_time, give_up - std::chrono::steady_clock::now()));
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+      if (ec) break;
+      discarded += n;
+    }
   }
 
   asio::awaitable<void> run_session(tcp::socket socket, std::size_t context_index) {
@@ -302,7 +366,22 @@ struct server::impl {
       parser.body_limit(config.max_body);
       parser.header_limit(static_cast<std::uint32_t>(config.max_header));
       lowest.expires_after(config.read_timeout);
-      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      // The head first, so that a request can be refused, or invited to send its body, before the body.
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+      if (!ec) {
+        const auto& req = parser.get();
+        if (req.version() >= 11 && req.find(bhttp::field::host) == req.end()) {
+          co_await write_and_close(stream, 400, "HTTP/1.1 request without a Host header");
+          break;
+        }
+        // curl waits a second for this before it sends any body over 1 MiB.
+        if (!parser.is_done() && req.version() >= 11 && expects_continue(req)) {
+          auto [continue_ec, written] =
+              co_await asio::async_write(stream, asio::buffer(continue_bytes.data(), continue_bytes.size()), use_tuple);
+          if (continue_ec) break;
+        }
+        if (!parser.is_done()) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      }
       if (ec == bhttp::error::body_limit) {
         co_await write_and_close(stream, 413, "body larger than " + std::to_string(config.max_body) + " bytes");
         break;
@@ -392,13 +471,26 @@ tcp::endpoint server::start() {
     impl_->tls->use_certificate_chain_file(impl_->config.tls_cert_file);
     impl_->tls->use_private_key_file(impl_->config.tls_key_file, asio::ssl::context::pem);
   }
-  auto address = asio::ip::make_address(impl_->config.host);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(impl_->config.host, ec);
+  const std::string where = impl_->config.host + ":" + std::to_string(impl_->config.port);
+  if (ec) throw std::runtime_error("cannot listen on " + where + ": not an IP address");
   tcp::endpoint endpoint(address, impl_->config.port);
   impl_->acceptor.emplace(ctx);
-  impl_->acceptor->open(endpoint.protocol());
-  impl_->acceptor->set_option(tcp::acceptor::reuse_address(true));
-  impl_->acceptor->bind(endpoint);
-  impl_->acceptor->listen(asio::socket_base::max_listen_connections);
+  // Error codes rather than exceptions: Boost's system_error text carries its source location, and a
+  // person wants the address and the reason ("address already in use").
+  impl_->acceptor->open(endpoint.protocol(), ec);
+  if (!ec) impl_->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor->bind(endpoint, ec);
+  if (!ec) impl_->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl_->acceptor.reset();
+    std::string reason = ec.message();  // strerror's capital would sit mid-sentence
+    if (reason.size() > 1 && std::isupper(static_cast<unsigned char>(reason[0])) &&
+        std::islower(static_cast<unsigned char>(reason[1])))
+      reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
+    throw std::runtime_error("cannot listen on " + where + ": " + reason);
+  }
   auto bound = impl_->acceptor->local_endpoint();
   impl* self = impl_.get();
   asio::co_spawn(ctx, self->accept_loop(), [self](std::exception_ptr e) {

@@ -1,5 +1,6 @@
-// Counters a server keeps for GET /metrics (Prometheus text format): requests by route and status,
-// connections in flight, and a request latency histogram. Updated from every I/O thread with relaxed
+// Counters a server keeps for GET /metrics (Prometheus text format): requests by route and status
+// (requests refused before routing, 400/413/431, count under route "unmatched"), connections in flight,
+// and a request latency histogram per route. Updated from every I/O thread with relaxed
 // atomics; rendering reads a slightly torn but monotonic snapshot, which Prometheus tolerates.
 #pragma once
 
@@ -28,18 +29,22 @@ class metrics {
   // Every series, prefixed "mrkv_", with a `mode` label on each.
   std::string render(const std::string& mode) const;
 
-  static constexpr std::array<unsigned, 13> tracked_statuses{200, 201, 204, 400, 401, 404, 405,
-                                                             409, 413, 429, 500, 503, 0};
+  static constexpr std::array<unsigned, 15> tracked_statuses{200, 201, 204, 400, 401, 404, 405, 409,
+                                                             412, 413, 429, 431, 500, 503, 0};
 
  private:
   using status_counters = std::array<std::atomic<std::uint64_t>, tracked_statuses.size()>;
   static constexpr std::array<double, 16> bucket_bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                         0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
 
+  struct latency_histogram {
+    std::array<std::atomic<std::uint64_t>, bucket_bounds.size() + 1> buckets{};
+    std::atomic<std::uint64_t> sum_ns{0};
+  };
+
   std::vector<std::string> routes_;
   std::unique_ptr<status_counters[]> by_route_;
-  std::array<std::atomic<std::uint64_t>, bucket_bounds.size() + 1> latency_buckets_{};
-  std::atomic<std::uint64_t> latency_sum_ns_{0};
+  std::unique_ptr<latency_histogram[]> latency_by_route_;  // the "unmatched" slot stays empty
   std::atomic<std::int64_t> connections_{0};
   std::atomic<std::uint64_t> refused_{0};
 };

@@ -47,6 +47,9 @@ class router {
   // `target` may carry a query string; it is ignored for matching.
   match find(verb method, std::string_view target) const;
 
+  // The methods `target`'s path answers, for a 405's Allow header ("GET, HEAD" style; HEAD wherever GET is).
+  std::string allowed_methods(std::string_view target) const;
+
   const std::vector<route>& routes() const noexcept { return routes_; }
 
  private:

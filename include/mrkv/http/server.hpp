@@ -52,7 +52,8 @@ class server {
   server& operator=(const server&) = delete;
 
   // Binds, listens and starts the threads. Returns the bound endpoint (the real port when port was 0).
-  // Throws boost::system::system_error when the address can't be bound or the TLS files can't be loaded.
+  // Throws std::runtime_error "cannot listen on HOST:PORT: reason" when the address can't be bound, and
+  // boost::system::system_error when the TLS files can't be loaded.
   boost::asio::ip::tcp::endpoint start();
 
   // Makes SIGINT and SIGTERM call stop(). Call before start().
