@@ -2,11 +2,14 @@
 
 #include "mrkv/http/client.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <random>
@@ -94,6 +97,11 @@ asio::awaitable<void> one_connection(shared_state& shared, unsigned seed, kv_loa
   std::string value(config.value_size, 'x');
   for (auto& c : value) c = static_cast<char>('a' + random() % 26);
   std::string body;
+  // A server that is down refuses at once: without a pause each connection would retry tens of
+  // thousands of times a second. The pause doubles per unanswered call and resets on an answer.
+  constexpr auto first_pause = std::chrono::milliseconds(1), longest_pause = std::chrono::milliseconds(200);
+  auto pause = first_pause;
+  asio::steady_timer pause_timer(co_await asio::this_coro::executor);
   for (;;) {
     auto now = clock::now();
     if (now >= shared.stop_at) break;
@@ -108,6 +116,13 @@ asio::awaitable<void> one_connection(shared_state& shared, unsigned seed, kv_loa
     auto started = clock::now();
     auto r = co_await client.call_raw(boost::beast::http::verb::post, targets[op], body, config.request_timeout);
     auto finished = clock::now();
+    if (!r.answered()) {
+      pause_timer.expires_after(std::min<clock::duration>(pause, shared.stop_at - clock::now()));
+      co_await pause_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      pause = std::min(pause * 2, longest_pause);
+    } else {
+      pause = first_pause;
+    }
     if (started < shared.record_from) continue;
     if (!reply_ok(op, r)) {
       ++mine.errors;

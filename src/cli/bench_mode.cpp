@@ -72,10 +72,16 @@ int run_bench(const args& words) {
                        {"mix", mix},                     {"operations", report.operations},
                        {"errors", report.errors},        {"ops_per_second", report.ops_per_second()},
                        {"gets", report.gets},            {"puts", report.puts},
-                       {"appends", report.appends},      {"p50_ms", ms(h.percentile(0.5))},
-                       {"p90_ms", ms(h.percentile(0.9))}, {"p99_ms", ms(h.percentile(0.99))},
-                       {"p999_ms", ms(h.percentile(0.999))}, {"max_ms", ms(h.max())},
-                       {"mean_ms", ms(h.mean())}};
+                       {"appends", report.appends}};
+    // Percentiles of no operations are not zero: they do not exist (null in JSON, n/a in text).
+    const bool measured = report.operations > 0;
+    auto figure = [measured](double value) { return measured ? nlohmann::json(value) : nlohmann::json(nullptr); };
+    out["p50_ms"] = figure(ms(h.percentile(0.5)));
+    out["p90_ms"] = figure(ms(h.percentile(0.9)));
+    out["p99_ms"] = figure(ms(h.percentile(0.99)));
+    out["p999_ms"] = figure(ms(h.percentile(0.999)));
+    out["max_ms"] = figure(ms(h.max()));
+    out["mean_ms"] = figure(ms(h.mean()));
     if (!report.first_error.empty()) out["first_error"] = report.first_error;
     std::cout << out.dump() << std::endl;
   } else {
@@ -87,8 +93,12 @@ int run_bench(const args& words) {
                 static_cast<unsigned long long>(report.puts), static_cast<unsigned long long>(report.appends));
     std::printf("  errors   %llu%s%s\n", static_cast<unsigned long long>(report.errors),
                 report.first_error.empty() ? "" : "  first: ", report.first_error.c_str());
-    std::printf("  latency  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n", ms(h.percentile(0.5)),
-                ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)), ms(h.max()));
+    if (report.operations == 0)
+      std::printf("  latency  n/a (no operation succeeded)\n");
+    else
+      std::printf("  latency  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
+                  ms(h.percentile(0.5)), ms(h.percentile(0.9)), ms(h.percentile(0.99)), ms(h.percentile(0.999)),
+                  ms(h.max()));
     std::fflush(stdout);
   }
   return report.operations > 0 ? 0 : 1;

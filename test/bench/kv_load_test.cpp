@@ -97,3 +97,25 @@ TEST_CASE("kv load: a value with escapes and an unescaped quote are told apart")
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("bench") {
+
+TEST_CASE("kv load: a server that is down costs a few backed-off attempts per connection, not a spin") {
+  // A port that was just free: connecting is refused at once, which without a pause turned into tens of
+  // thousands of attempts a second.
+  std::uint16_t port = 0;
+  {
+    routes_server probe{http::router{}};
+    port = probe.port;
+  }
+  auto config = short_run(port, "1:1:0");
+  config.duration = 1s;
+  const auto report = bench::run_kv_load(config);
+  CHECK(report.operations == 0);
+  CHECK(report.errors > 0);
+  // Pauses of 1, 2, 4 ... 200 ms: at most about a dozen attempts per connection in one second.
+  CHECK(report.errors <= 20 * config.clients);
+  CHECK(report.first_error.find("refused") != std::string::npos);
+}
+
+}  // TEST_SUITE("bench")
