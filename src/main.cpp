@@ -62,8 +62,12 @@ int main(int argc, char** argv) {
       if (words[0] != m.name) continue;
       try {
         return m.run(std::vector<std::string>(words.begin() + 1, words.end()));
-      } catch (const mrkv::cli::usage_error&) {
-        throw;
+      } catch (const mrkv::cli::usage_error& e) {
+        // Every message reads "mrkv MODE: what: why"; checks made after parsing don't know the mode.
+        std::string what = e.what();
+        if (what.rfind(std::string(m.name) + ": ", 0) != 0) what = std::string(m.name) + ": " + what;
+        std::cerr << "mrkv " << what << "\n";
+        return 2;
       } catch (const po::error&) {
         throw;
       } catch (const std::exception& e) {

@@ -9,6 +9,9 @@
 #include <boost/program_options/value_semantic.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -24,11 +27,32 @@ namespace {
 // go through one parser with one set of checks.
 std::vector<std::string> config_file_args(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw usage_error("cannot read config file " + path);
+  if (!in) throw usage_error("cannot read config file " + path + ": " + std::strerror(errno));
   std::stringstream text;
   text << in.rdbuf();
-  auto doc = nlohmann::json::parse(text.str(), nullptr, false, true);
-  if (doc.is_discarded()) throw usage_error("config file " + path + " is not valid JSON");
+  const std::string contents = text.str();
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(contents, nullptr, true, true);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte counts from 1 and points just past the byte that broke the parse.
+    const std::size_t at = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, contents.size());
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < at; ++i) {
+      if (contents[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    // nlohmann's text reads "[json.exception.parse_error.101] parse error at line L, column C: why".
+    std::string why = e.what();
+    const auto colon = why.find(": ", why.find("column"));
+    why = colon == std::string::npos ? std::string() : ": " + why.substr(colon + 2);
+    throw usage_error("config file " + path + " is not valid JSON: line " + std::to_string(line) + ", column " +
+                      std::to_string(column) + why);
+  }
   if (!doc.is_object()) throw usage_error("config file " + path + " must hold one JSON object");
   std::vector<std::string> args;
   auto scalar = [&](const std::string& key, const nlohmann::json& value) {
@@ -50,8 +74,19 @@ std::vector<std::string> config_file_args(const std::string& path) {
   return args;
 }
 
-void print_usage(const mode_info& mode, const po::options_description& flags) {
-  std::cout << "usage: " << mode.synopsis << "\n\n" << mode.summary << "\n\n" << flags << std::flush;
+// The flags behind positional arguments (--input, --url, ...) are plumbing: the synopsis shows the
+// arguments, so --help leaves those flags out.
+void print_usage(const mode_info& mode, const po::options_description& flags,
+                 const po::positional_options_description* positional) {
+  std::vector<std::string> hidden;
+  if (positional) {
+    const unsigned count = positional->max_total_count();
+    for (unsigned i = 0; i < count && i < 8; ++i) hidden.push_back(positional->name_for_position(i));
+  }
+  po::options_description shown(mode.name + " options");
+  for (const auto& option : flags.options())
+    if (std::find(hidden.begin(), hidden.end(), option->long_name()) == hidden.end()) shown.add(option);
+  std::cout << "usage: " << mode.synopsis << "\n\n" << mode.summary << "\n\n" << shown << std::flush;
 }
 
 }  // namespace
@@ -69,18 +104,32 @@ std::optional<po::variables_map> parse_mode_options(const mode_info& mode, const
   try {
     po::command_line_parser parser(args);
     parser.options(flags);
-    if (positional) parser.positional(*positional);
+    // A mode without positional arguments refuses a stray word instead of ignoring it.
+    const po::positional_options_description none;
+    parser.positional(positional ? *positional : none);
     po::store(parser.run(), values);
     if (values.count("help")) {
-      print_usage(mode, flags);
+      print_usage(mode, flags, positional);
       return std::nullopt;
     }
-    if (values.count("config")) {
-      auto file_args = config_file_args(values["config"].as<std::string>());
+  } catch (const po::error& e) {
+    throw usage_error(mode.name + ": " + e.what() + " (see mrkv " + mode.name + " --help)");
+  }
+  if (values.count("config")) {
+    const auto path = values["config"].as<std::string>();
+    try {
+      auto file_args = config_file_args(path);
       po::command_line_parser file_parser(file_args);
       file_parser.options(flags);
       po::store(file_parser.run(), values);  // store() keeps what the command line already set
+    } catch (const po::error& e) {
+      // The option a message names is the file's member of that name.
+      throw usage_error(mode.name + ": config file " + path + ": " + e.what());
+    } catch (const usage_error& e) {
+      throw usage_error(mode.name + ": " + e.what());
     }
+  }
+  try {
     po::notify(values);
   } catch (const po::error& e) {
     throw usage_error(mode.name + ": " + e.what() + " (see mrkv " + mode.name + " --help)");
@@ -97,7 +146,12 @@ void add_server_flags(po::options_description& flags, server_flags& v) {
   flags.add_options()
       ("listen", po::value<std::string>(&v.listen)->default_value(v.listen)->value_name("HOST:PORT"),
        "address to listen on; port 0 picks a free port")
-      ("threads", po::value<unsigned>(&v.threads)->default_value(v.threads)->value_name("N"),
+      // Read signed so that -1 is refused as negative rather than wrapping to 4294967295.
+      ("threads", po::value<long long>()->default_value(v.threads)->value_name("N")->notifier([&v](long long n) {
+         if (n < 0) throw usage_error("--threads must not be negative");
+         if (n > 256) throw usage_error("--threads must be at most 256");
+         v.threads = static_cast<unsigned>(n);
+       }),
        "I/O threads (0: one per usable core: the CPU affinity mask and cgroup quota count)")
       ("max-connections", po::value<std::size_t>(&v.max_connections)->default_value(v.max_connections)->value_name("N"),
        "connections beyond this are answered 503 and closed")

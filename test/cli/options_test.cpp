@@ -10,6 +10,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
 
 namespace po = boost::program_options;
 using mrkv::cli::usage_error;
@@ -70,5 +73,51 @@ TEST_SUITE("cli") {
     values.listen = "127.0.0.1:1";
     values.read_timeout = -1;
     CHECK_THROWS_AS(mrkv::cli::make_server_config(values), usage_error);
+  }
+
+  TEST_CASE("usage messages name the mode, the file, the member, the position and the OS reason") {
+    auto message_of = [](std::vector<std::string> args, const char* file_text = nullptr) {
+      std::optional<temp_file> file;
+      if (file_text) {
+        file.emplace(file_text);
+        args.push_back("--config");
+        args.push_back(file->path.string());
+      }
+      mrkv::cli::server_flags values;
+      values.listen = "127.0.0.1:7800";
+      po::options_description flags("test options");
+      mrkv::cli::add_server_flags(flags, values);
+      try {
+        mrkv::cli::parse_mode_options(mode, args, flags);
+      } catch (const usage_error& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    };
+    CHECK(message_of({"--threads", "-1"}) == "--threads must not be negative");
+    CHECK(message_of({"stray"}).find("test: too many positional options") == 0);
+    CHECK(message_of({"--config", "/nonexistent/x.json"}) ==
+          "test: cannot read config file /nonexistent/x.json: No such file or directory");
+    const auto bad_json = message_of({}, "{\n  \"threads\": 2,\n  \"listen\" \"x\"\n}");
+    CHECK(bad_json.find("is not valid JSON: line 3, column 14: syntax error") != std::string::npos);
+    const auto bad_member = message_of({}, R"({"threads": "many"})");
+    CHECK(bad_member.find("test: config file ") == 0);
+    CHECK(bad_member.find("threads") != std::string::npos);
+  }
+
+  TEST_CASE("--help leaves out the flags behind positional arguments") {
+    po::options_description flags("test options");
+    std::vector<std::string> inputs;
+    flags.add_options()("input", po::value<std::vector<std::string>>(&inputs), "input files (positional)")(
+        "reduce", po::value<int>(), "reduce tasks");
+    po::positional_options_description positional;
+    positional.add("input", -1);
+    std::stringstream captured;
+    auto* old = std::cout.rdbuf(captured.rdbuf());
+    auto parsed = mrkv::cli::parse_mode_options(mode, {"--help"}, flags, &positional);
+    std::cout.rdbuf(old);
+    CHECK_FALSE(parsed.has_value());
+    CHECK(captured.str().find("--reduce") != std::string::npos);
+    CHECK(captured.str().find("--input") == std::string::npos);
   }
 }
