@@ -113,6 +113,10 @@ int run_coordinator(const args& words) {
                                (no_backup ? "off" : "on"));
   announce_listening("coordinator", endpoint, config);
   http_server.wait();
+  if (coordinator.job_failed()) {
+    log::error("coordinator", "exiting: job failed: " + log::peer_text(coordinator.failure(), 1000));
+    return 1;
+  }
   if (!coordinator.job_done()) {
     log::warn("coordinator", "stopped before the job was done");
     return 1;
