@@ -279,7 +279,7 @@ bool gone(pid_t pid) {
 
 TEST_SUITE("mr_streaming") {
 
-TEST_CASE("counters: reporter lines add up - anything else is not a counter") {
+TEST_CASE("mr streaming: counters: reporter lines add up - anything else is not a counter") {
   mrkv::mr::counters c;
   CHECK(mrkv::mr::parse_counter_line("reporter:counter:wc,lines,3", c));
   CHECK(mrkv::mr::parse_counter_line("reporter:counter:wc,lines,+4", c));
@@ -296,7 +296,7 @@ TEST_CASE("counters: reporter lines add up - anything else is not a counter") {
   CHECK(c["wc"]["words"] == 1);
 }
 
-TEST_CASE("run_command: 64 MiB through cat both ways at once - no deadlock, nothing lost") {
+TEST_CASE("mr streaming: run_command: 64 MiB through cat both ways at once - no deadlock, nothing lost") {
   const std::size_t total = 64u << 20;
   std::size_t fed = 0, received = 0;
   std::uint64_t sum_in = 0, sum_out = 0;
@@ -317,7 +317,7 @@ TEST_CASE("run_command: 64 MiB through cat both ways at once - no deadlock, noth
   CHECK(sum_out == sum_in);
 }
 
-TEST_CASE("run_command: exit status, signal, standard error lines, environment, and a kill at the deadline") {
+TEST_CASE("mr streaming: run_command: exit status, signal, standard error lines, environment, and a kill at the deadline") {
   std::vector<std::string> err;
   mrkv::mr::command_io io;
   io.on_stderr_line = [&](std::string_view line) { err.emplace_back(line); };
@@ -344,7 +344,7 @@ TEST_CASE("run_command: exit status, signal, standard error lines, environment, 
   CHECK(poll_until([&] { return gone(sleep_pid); }, 10s));
 }
 
-TEST_CASE("wc and indexer in Python and awk through mrkv sequential - the built-in apps' output") {
+TEST_CASE("mr streaming: wc and indexer in Python and awk through mrkv sequential - the built-in apps' output") {
   stream_job job;
   INFO(job);
   const auto wc = job.builtin("wc");
@@ -370,7 +370,7 @@ TEST_CASE("wc and indexer in Python and awk through mrkv sequential - the built-
     CHECK_MESSAGE(e.path().filename().string().rfind(".mrkv-sequential", 0) != 0, e.path());
 }
 
-TEST_CASE("wc in Python and indexer in awk through a coordinator and two workers - the built-in apps' output") {
+TEST_CASE("mr streaming: wc in Python and indexer in awk through a coordinator and two workers - the built-in apps' output") {
   stream_job job;
   INFO(job);
   const auto wc = job.builtin("wc");
@@ -396,7 +396,7 @@ TEST_CASE("wc in Python and indexer in awk through a coordinator and two workers
   CHECK(job.outputs() == indexer);
 }
 
-TEST_CASE("records with spaces, tabs, UTF-8 and empty lines - and several reducer lines per key - arrive as written") {
+TEST_CASE("mr streaming: records with spaces, tabs, UTF-8 and empty lines - and several reducer lines per key - arrive as written") {
   stream_job job;
   INFO(job);
   job.inputs() = {"../one.txt"};
@@ -432,7 +432,7 @@ TEST_CASE("records with spaces, tabs, UTF-8 and empty lines - and several reduce
   for (std::size_t i = 0; i + 1 < got.size(); i += 2) CHECK(got[i + 1] == "[" + got[i].substr(0, got[i].find('\t')) + "]");
 }
 
-TEST_CASE("a mapper that exits 1 on one input: its attempts fail with its stderr - after 4 the job fails") {
+TEST_CASE("mr streaming: a mapper that exits 1 on one input: its attempts fail with its stderr - after 4 the job fails") {
   stream_job job;
   INFO(job);
   // Slow to fail (1 s), so the status can be read between failures.
@@ -478,7 +478,7 @@ TEST_CASE("a mapper that exits 1 on one input: its attempts fail with its stderr
   CHECK(job.outputs().empty());
 }
 
-TEST_CASE("a mapper that hangs is killed at the task timeout - four such attempts fail the job") {
+TEST_CASE("mr streaming: a mapper that hangs is killed at the task timeout - four such attempts fail the job") {
   stream_job job;
   INFO(job);
   job.inputs() = {"../pg-grimm.txt"};
@@ -496,7 +496,7 @@ TEST_CASE("a mapper that hangs is killed at the task timeout - four such attempt
     CHECK_MESSAGE(poll_until([&] { return gone(std::stoi(pid)); }, 10s), "mapper " << pid << " still runs");
 }
 
-TEST_CASE("a 1 GB map output through a worker limited to 600 MB of address space - its memory stays small") {
+TEST_CASE("mr streaming: a 1 GB map output through a worker limited to 600 MB of address space - its memory stays small") {
   if (sanitized) {
     // Address-space limits and resident memory mean nothing under sanitizers' shadow memory.
     MESSAGE("skipped under sanitizers: the 1 GB map output test");
@@ -530,7 +530,7 @@ TEST_CASE("a 1 GB map output through a worker limited to 600 MB of address space
   CHECK(mib < 250);
 }
 
-TEST_CASE("counters from two tasks add up - in the job's status and mrkv sequential's log") {
+TEST_CASE("mr streaming: counters from two tasks add up - in the job's status and mrkv sequential's log") {
   stream_job job;
   INFO(job);
   job.inputs() = {"../a.txt", "../b.txt"};
@@ -557,7 +557,7 @@ TEST_CASE("counters from two tasks add up - in the job's status and mrkv sequent
   CHECK(job.outputs() == std::vector<std::string>{"1\tx", "2\tx", "3\tx", "4\tx", "5\tx"});
 }
 
-TEST_CASE("a built-in app whose worker can't read its input: 4 reported failures fail the job, with the error") {
+TEST_CASE("mr streaming: a built-in app whose worker can't read its input: 4 reported failures fail the job, with the error") {
   stream_job job;
   INFO(job);
   // Inputs named relative to mr-tmp/ (../pg-*.txt), and a worker started one directory deeper.
@@ -572,7 +572,7 @@ TEST_CASE("a built-in app whose worker can't read its input: 4 reported failures
   CHECK(exit_status(w, job_limit) == 0);
 }
 
-TEST_CASE("the command line: --app with --mapper, a mapper without a reducer, no app at all - exit 2") {
+TEST_CASE("mr streaming: the command line: --app with --mapper, a mapper without a reducer, no app at all - exit 2") {
   stream_job job;
   INFO(job);
   CHECK(job.sequential({"--app", "wc", "--mapper", "cat"}, "../x.txt", "a.log") == 2);
