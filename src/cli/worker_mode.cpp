@@ -4,6 +4,7 @@
 #include "mrkv/common/log.hpp"
 #include "mrkv/common/malloc_policy.hpp"
 #include "mrkv/mr/application.hpp"
+#include "mrkv/mr/child_process.hpp"
 #include "mrkv/mr/worker.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
@@ -25,7 +26,11 @@ namespace {
 // its whole timeout and then sent SIGKILL. End at once instead, as the default action does anywhere else:
 // a task cut short is a crashed worker's task (its files are published atomically or not at all, and the
 // coordinator hands it out again after the task timeout).
-extern "C" void exit_on_signal(int signo) { ::_exit(128 + signo); }
+// A streaming command's process group goes too: it would otherwise run on, writing to a task nobody waits for.
+extern "C" void exit_on_signal(int signo) {
+  mr::kill_running_commands();
+  ::_exit(128 + signo);
+}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -50,13 +51,20 @@ void set_nonblocking(int fd) {
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) throw_errno("fcntl");
 }
 
+// The process group of the command running now (one at a time per process is what the worker and
+// sequential modes do; with several, the newest), for kill_running_commands(). 0: none.
+std::atomic<pid_t> running_group{0};
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+
 // Kills the child's whole process group and reaps the child unless told it was reaped already.
 class child_guard {
  public:
-  explicit child_guard(pid_t pid) : pid_(pid) {}
+  explicit child_guard(pid_t pid) : pid_(pid) { running_group.store(pid); }
   child_guard(const child_guard&) = delete;
   child_guard& operator=(const child_guard&) = delete;
   ~child_guard() {
+    pid_t expected = pid_ > 0 ? pid_ : -pid_;
+    running_group.compare_exchange_strong(expected, 0);
     if (pid_ <= 0) return;
     kill_group();
     int status = 0;
@@ -73,7 +81,7 @@ class child_guard {
       if (errno != EINTR) throw_errno("waitpid");
     // The group may hold more than the shell (a pipeline's other stages, a background job): gone too.
     ::kill(-pid_, SIGKILL);
-    pid_ = -1;
+    pid_ = -pid_;  // reaped; the destructor only clears running_group
     return status;
   }
 
@@ -271,6 +279,11 @@ command_result run_command(const std::string& command, const std::vector<std::st
     result.signal = SIGKILL;
   }
   return result;
+}
+
+void kill_running_commands() noexcept {
+  const pid_t group = running_group.load();
+  if (group > 0) ::kill(-group, SIGKILL);
 }
 
 void line_tail::add(std::string_view line) {

@@ -496,6 +496,21 @@ TEST_CASE("mr streaming: a mapper that hangs is killed at the task timeout - fou
     CHECK_MESSAGE(poll_until([&] { return gone(std::stoi(pid)); }, 10s), "mapper " << pid << " still runs");
 }
 
+TEST_CASE("mr streaming: a worker stopped by SIGTERM takes its running mapper with it") {
+  stream_job job;
+  INFO(job);
+  job.inputs() = {"../pg-grimm.txt"};
+  const std::string mapper = job.script("hang_map.sh", "echo $$ >> ../hung.pids\nexec sleep 600\n");
+  job.coordinator({"--task-timeout", "60", "--reduce", "1"});
+  auto& w = job.worker(stream_flags("sh " + mapper, "cat"));
+  REQUIRE(poll_until([&] { return !lines_of(read_file(job.root() / "hung.pids")).empty(); }, 30s));
+  w.signal(SIGTERM);
+  CHECK(exit_status(w, 30s) == 128 + SIGTERM);
+  const auto pids = lines_of(read_file(job.root() / "hung.pids"));
+  REQUIRE(pids.size() == 1);
+  CHECK_MESSAGE(poll_until([&] { return gone(std::stoi(pids[0])); }, 10s), "mapper " << pids[0] << " still runs");
+}
+
 TEST_CASE("mr streaming: a 1 GB map output through a worker limited to 600 MB of address space - its memory stays small") {
   if (sanitized) {
     // Address-space limits and resident memory mean nothing under sanitizers' shadow memory.

@@ -46,6 +46,10 @@ struct command_result {
 command_result run_command(const std::string& command, const std::vector<std::string>& env, command_io io,
                            std::chrono::steady_clock::time_point deadline);
 
+// Sends SIGKILL to the process group of the command run_command() is running now, if any. Async-signal
+// safe: a worker's SIGTERM handler calls it so that its mapper does not outlive it.
+void kill_running_commands() noexcept;
+
 // The last lines of a stream, at most `max_lines` and about `max_bytes`: what a failed command's
 // message shows of its standard error.
 class line_tail {
