@@ -56,6 +56,34 @@ std::string cut_utf8(std::string text, std::size_t limit) {
   return text;
 }
 
+// `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by '?'.
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (ok && len > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+      std::uint32_t cp = b & (0xff >> (len + 1));
+      for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+      const std::uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= min[len] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+    }
+    if (ok) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view to_string(action a) noexcept {
@@ -89,8 +117,7 @@ nlohmann::json encode(const done_request& r) {
 
 nlohmann::json encode(const failed_request& r) {
   // The error holds a command's standard error, which need not be UTF-8: JSON must be.
-  std::string text;
-  for (unsigned char c : cut_utf8(r.error, max_error_length)) text.push_back(c < 0x80 ? static_cast<char>(c) : '?');
+  const std::string text = valid_utf8(cut_utf8(r.error, max_error_length));
   return {{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt},
           {"error", text}};
 }

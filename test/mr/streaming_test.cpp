@@ -4,7 +4,9 @@
 // UTF-8 and empty lines; a mapper that fails or hangs; a map output far larger than the worker may
 // hold; counters; and a built-in app whose worker can't read its input. Plus run_command() in-process.
 #include "mrkv/mr/child_process.hpp"
+#include "mrkv/http/reply.hpp"
 #include "mrkv/mr/counters.hpp"
+#include "mrkv/mr/protocol.hpp"
 #include "support/process.hpp"
 
 #include <doctest/doctest.h>
@@ -294,6 +296,49 @@ TEST_CASE("mr streaming: counters: reporter lines add up - anything else is not 
   mrkv::mr::add_counters(c, more);
   CHECK(c["wc"]["lines"] == 12);
   CHECK(c["wc"]["words"] == 1);
+}
+
+TEST_CASE("mr streaming: failure reports and counters on the wire - round trip, bad bodies refused") {
+  namespace protocol = mrkv::mr::protocol;
+  protocol::failed_request f{"w1", mrkv::mr::task_kind::reduce, 3, 2, "bad \xff byte, caf\xc3\xa9, \xed\xa0\x80 surrogate"};
+  const auto j = protocol::encode(f);
+  const auto text = j.dump();  // throws on invalid UTF-8: the encoder must have cleaned it
+  const auto back = protocol::decode_failed_request(nlohmann::json::parse(text));
+  CHECK(back.worker == "w1");
+  CHECK(back.kind == mrkv::mr::task_kind::reduce);
+  CHECK(back.task == 3);
+  CHECK(back.attempt == 2);
+  CHECK(back.error == "bad ? byte, caf\xc3\xa9, ??? surrogate");
+  f.error = std::string(10000, 'x');
+  CHECK(protocol::decode_failed_request(protocol::encode(f)).error.size() == protocol::max_error_length);
+
+  protocol::done_request d{"w1", mrkv::mr::task_kind::map, 0, 1, {{"app", {{"lines", 5}, {"maps", -1}}}}};
+  CHECK(protocol::decode_done_request(protocol::encode(d)).counts == d.counts);
+  auto refused = [](nlohmann::json body) {
+    try {
+      protocol::decode_done_request(body);
+    } catch (const mrkv::http::request_error& e) {
+      return e.status() == 400;
+    }
+    return false;
+  };
+  nlohmann::json base{{"worker", "w1"}, {"kind", "map"}, {"task", 0}, {"attempt", 1}};
+  auto with = [&](nlohmann::json counters) {
+    auto b = base;
+    b["counters"] = std::move(counters);
+    return b;
+  };
+  CHECK(refused(with(nlohmann::json::array())));
+  CHECK(refused(with({{"g", 1}})));
+  CHECK(refused(with({{"g", {{"n", "1"}}}})));
+  CHECK(refused(with({{"g", {{"n", 1.5}}}})));
+  CHECK(refused(with({{"", {{"n", 1}}}})));
+  nlohmann::json many = nlohmann::json::object();
+  for (int i = 0; i < 300; ++i) many["g"]["n" + std::to_string(i)] = i;
+  CHECK(refused(with(many)));
+  auto empty_error = protocol::encode(protocol::failed_request{"w1", mrkv::mr::task_kind::map, 0, 1, "x"});
+  empty_error["error"] = "";
+  CHECK_THROWS_AS(protocol::decode_failed_request(empty_error), mrkv::http::request_error);
 }
 
 TEST_CASE("mr streaming: run_command: 64 MiB through cat both ways at once - no deadlock, nothing lost") {
