@@ -24,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -404,10 +405,13 @@ TEST_CASE("mr streaming: wc and indexer in Python and awk through mrkv sequentia
   CHECK(sorted(lines_of(read_file(job.root() / "py-wc.txt"))) == wc);
   REQUIRE(job.sequential(stream_flags("python3 " + ix_map, "python3 " + ix_reduce), "../py-ix.txt", "py-ix.log") == 0);
   CHECK(sorted(lines_of(read_file(job.root() / "py-ix.txt"))) == indexer);
-  // awk, with the reducer as combiner (a word count's partial sums are counts again).
-  REQUIRE(job.sequential(stream_flags(awk_wc_map, awk_wc_reduce, R"(LC_ALL=C awk -F'\t' '$1 != k { if (NR > 1) print k "\t" n; k = $1; n = 0 } { n += $2 } END { if (NR > 0) print k "\t" n }')"),
-                         "../awk-wc.txt", "awk-wc.log") == 0);
+  // awk, with a combiner (a word count's partial sums are counts again), and a 1 MiB sort buffer, so
+  // every map spills several sorted runs that the reduce merges.
+  auto combined = stream_flags(awk_wc_map, awk_wc_reduce, R"(LC_ALL=C awk -F'\t' '$1 != k { if (NR > 1) print k "\t" n; k = $1; n = 0 } { n += $2 } END { if (NR > 0) print k "\t" n }')");
+  combined.insert(combined.end(), {"--sort-buffer", "1", "--log-level", "debug"});
+  REQUIRE(job.sequential(combined, "../awk-wc.txt", "awk-wc.log") == 0);
   CHECK(sorted(lines_of(read_file(job.root() / "awk-wc.txt"))) == wc);
+  CHECK(std::regex_search(read_file(job.root() / "awk-wc.log"), std::regex(" records in ([2-9]|[1-9][0-9]+) spill")));
   REQUIRE(job.sequential(stream_flags(awk_indexer_map, awk_indexer_reduce), "../awk-ix.txt", "awk-ix.log") == 0);
   CHECK(sorted(lines_of(read_file(job.root() / "awk-ix.txt"))) == indexer);
   // The output is sorted by key as the reducer wrote it, and the scratch directory is gone.
