@@ -584,6 +584,44 @@ EOF
   [[ -z $shm ]] || rm -rf "$shm/job2"
 }
 
+mr_stream_compare() { # COPIES: wc as a streaming app (mawk mapper and reducer) beside mawk alone
+  local n=$1 out=$work/stream-out-$1 job=$work/stream-job
+  mr_corpus "$n"
+  mkdir -p "$out"
+  local files
+  files=$(printf '%q ' "${CORPUS[@]}")
+  say "bench: streaming word count over ${n}x the lab texts ($CORPUS_MB MB), hyperfine --warmup 1 --runs $hf_runs"
+  hyperfine --style none --warmup 1 --runs "$hf_runs" --export-json "$out/hf.json" \
+    --prepare true --prepare "rm -rf $job" \
+    -n mawk "LC_ALL=C mawk -f $here/wc.awk $files > $out/mawk.txt" \
+    -n stream2 "$here/stream_job.sh $bin 2 $job $files" > "$out/hyperfine.txt" 2>&1 ||
+    die "hyperfine failed: $(tail -5 "$out/hyperfine.txt")"
+  sort "$out/mawk.txt" > "$out/ref"
+  cat "$job"/mr-out-* | sort > "$out/n-stream2"
+  local same=yes
+  cmp -s "$out/ref" "$out/n-stream2" || { same=NO; check_failed "streaming word count over ${n}x differs from mawk's"; }
+  python3 - "$out/hf.json" > "$out/times" <<'EOF2'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(r["command"], r["mean"], r["stddev"] or 0, r["min"])
+EOF2
+  local -A mean sd
+  local t m x target="" verdict_=""
+  while read -r t m x _; do mean[$t]=$m sd[$t]=$x; done < "$out/times"
+  table "Streaming word count over ${n}x the lab texts ($((8 * n)) files, $CORPUS_MB MB): hyperfine mean of $hf_runs runs after 1 warmup" \
+    "program" "seconds" "+/-" "ratio to mawk" "target" "verdict" "output equal"
+  row "mawk -f wc.awk over all files" "$(fmt "${mean[mawk]}" 3)" "$(fmt "${sd[mawk]}" 3)" "1.00" "" "" "reference ($(wc -l < "$out/ref") words)"
+  x=$(ratio "${mean[stream2]}" "${mean[mawk]}")
+  if ((n == 20)); then
+    goal "streaming job (mawk scripts), 2 workers / mawk alone, 20x corpus" "$x" le 0.7
+    target="<= 0.7" verdict_=$V
+  fi
+  row "coordinator + 2 workers, --mapper 'mawk -f wc_map.awk' --reducer 'mawk -f wc_reduce.awk'" \
+    "$(fmt "${mean[stream2]}" 3)" "$(fmt "${sd[stream2]}" 3)" "$x" "$target" "$verdict_" "$same"
+  end_table
+  rm -rf "$work/corpus-$n" "$job"
+}
+
 # --- the run ------------------------------------------------------------------------------------------
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -629,6 +667,11 @@ para "The lab's eight texts (test/data/gutenberg) and copies of them under disti
   "the coordinator and the workers and wait for all of them (scripts/bench/mr_job.sh); the coordinator makes 10 reduce tasks." \
   "Their work directory is under \$TMPDIR ($work_fs here)${shm:+; the tmpfs row runs the same job in /dev/shm}."
 for n in "${copies[@]}"; do mr_compare "$n"; done
+
+section "MapReduce word count as a streaming app"
+para "The same texts through \`mrkv worker --mapper 'mawk -f wc_map.awk' --reducer 'mawk -f wc_reduce.awk'\`" \
+  "(scripts/bench/stream_job.sh, 2 workers, 10 reduce tasks) beside scripts/bench/wc.awk run by one mawk over all files."
+for n in "${copies[@]}"; do if ((n == 5 || n == 20)); then mr_stream_compare "$n"; fi; done
 
 section "Targets"
 table "Every target of issue 6 measured in this run" "target" "ratio" "limit" "verdict"

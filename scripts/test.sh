@@ -4,7 +4,7 @@
 # tests in tsan, then a repeatable run of each fuzzer (a fixed seed and number of inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh curl procps openssl
+scripts/deps.sh curl procps openssl python3 mawk
 for preset in release asan tsan; do
   echo "== $preset: build" >&2
   cmake --preset "$preset" >/dev/null

@@ -51,8 +51,11 @@ int run_coordinator(const args& words) {
       "'mrkv worker' processes that share the work directory. INPUT paths are passed to the workers as\n"
       "given; relative ones are relative to the work directory. A task not reported done within the task\n"
       "timeout goes to another worker; near the end of a phase, a task running far longer than its\n"
-      "finished siblings gets a backup copy on an idle worker. Exits 0 once every reduce task is done and\n"
-      "the workers have been told to exit (or the exit grace period passed)."};
+      "finished siblings gets a backup copy on an idle worker. A task whose worker reports it failed goes\n"
+      "out again at once; after 4 attempts of one task reported failed (attempts lost to a dead or silent\n"
+      "worker never count) the job fails with that task's last error, and the coordinator exits 1 once\n"
+      "the workers have been told. Exits 0 once every reduce task is done and the workers have been told\n"
+      "to exit (or the exit grace period passed)."};
   server_flags server;
   server.listen = "127.0.0.1:7700";
   int n_reduce = 10;
@@ -113,6 +116,10 @@ int run_coordinator(const args& words) {
                                (no_backup ? "off" : "on"));
   announce_listening("coordinator", endpoint, config);
   http_server.wait();
+  if (coordinator.job_failed()) {
+    log::error("coordinator", "exiting: job failed: " + log::peer_text(coordinator.failure(), 1000));
+    return 1;
+  }
   if (!coordinator.job_done()) {
     log::warn("coordinator", "stopped before the job was done");
     return 1;

@@ -70,6 +70,21 @@ std::string for_a_person(const nlohmann::json& job) {
     out << "hand-outs: " << count(s, "assignments") << " (" << count(s, "reassignments") << " after timeouts, "
         << count(s, "backups") << " backups; " << count(s, "late_reports") << " late reports)\n";
   }
+  if (job.contains("error") && job["error"].is_string()) out << "job failed: " << job["error"].get<std::string>() << "\n";
+  if (job.contains("task_errors") && job["task_errors"].is_array() && !job["task_errors"].empty()) {
+    out << "failed attempts:\n";
+    for (const auto& e : job["task_errors"])
+      out << "  " << text(e, "kind") << " task " << count(e, "task") << ": " << count(e, "failed_attempts") << " of "
+          << count(e, "attempts") << " attempts failed; last error: " << text(e, "last_error") << "\n";
+  }
+  if (job.contains("counters") && job["counters"].is_object() && !job["counters"].empty()) {
+    out << "counters:\n";
+    for (const auto& [group, names] : job["counters"].items())
+      if (names.is_object())
+        for (const auto& [name, value] : names.items())
+          out << "  " << group << "," << name << " = " << (value.is_number_integer() ? value.get<std::int64_t>() : 0)
+              << "\n";
+  }
   return out.str();
 }
 
@@ -78,8 +93,9 @@ std::string for_a_person(const nlohmann::json& job) {
 int run_status(const args& words) {
   mode_info mode{"status", "mrkv status --coordinator URL [--json] [--watch SECONDS]",
                  "Prints a MapReduce coordinator's job status (GET /v1/job): the phase, a progress bar per\n"
-                 "phase, and the workers seen. --json prints the raw JSON; --watch repeats every SECONDS until\n"
-                 "the job is done or the coordinator is gone."};
+                 "phase, the workers seen, failed task attempts with their last error, and the counters of\n"
+                 "streaming apps. --json prints the raw JSON; --watch repeats every SECONDS until the job is\n"
+                 "done or failed or the coordinator is gone. Exits 1 when the job has failed."};
   std::string coordinator;
   bool json = false;
   double watch = 0;
@@ -120,6 +136,7 @@ int run_status(const args& words) {
       std::cout << answer.body.dump() << std::endl;
     else
       std::cout << for_a_person(answer.body) << std::flush;
+    if (text(answer.body, "phase") == "failed") return 1;
     if (interval.count() == 0 || text(answer.body, "phase") == "done") return 0;
     std::this_thread::sleep_for(interval);
     if (!json) std::cout << "\n";

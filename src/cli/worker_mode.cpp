@@ -1,12 +1,15 @@
+#include "mrkv/cli/app_flags.hpp"
 #include "mrkv/cli/modes.hpp"
 #include "mrkv/cli/options.hpp"
 #include "mrkv/common/log.hpp"
 #include "mrkv/common/malloc_policy.hpp"
 #include "mrkv/mr/application.hpp"
+#include "mrkv/mr/child_process.hpp"
 #include "mrkv/mr/worker.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,18 +26,29 @@ namespace {
 // its whole timeout and then sent SIGKILL. End at once instead, as the default action does anywhere else:
 // a task cut short is a crashed worker's task (its files are published atomically or not at all, and the
 // coordinator hands it out again after the task timeout).
-extern "C" void exit_on_signal(int signo) { ::_exit(128 + signo); }
+// A streaming command's process group goes too: it would otherwise run on, writing to a task nobody waits for.
+extern "C" void exit_on_signal(int signo) {
+  mr::kill_running_commands();
+  ::_exit(128 + signo);
+}
 
 }  // namespace
 
 int run_worker(const args& words) {
-  mode_info mode{"worker", "mrkv worker --coordinator URL --app APP [--workdir DIR]",
-                 "Asks the coordinator at URL for MapReduce tasks, runs them with APP (a built-in name, 'wc' or\n"
-                 "'indexer', or the path of a plugin .so) in the shared work directory, and reports them done.\n"
-                 "Exits 0 when the coordinator says the job is done, or when it has not answered for the\n"
-                 "give-up time (it is gone). Exits 2 when APP can't be loaded."};
+  const std::string help_summary =
+      std::string("Asks the coordinator at URL for MapReduce tasks, runs them with APP (a built-in name, 'wc' or\n"
+                  "'indexer', or the path of a plugin .so) or with streaming commands in the shared work\n"
+                  "directory, and reports each done, or failed with its error (the coordinator retries it\n"
+                  "elsewhere and fails the job after 4 reported failures of one task).\n"
+                  "Exits 0 when the coordinator says the job is over, or when it has not answered for the\n"
+                  "give-up time (it is gone). Exits 2 when APP can't be loaded.\n") +
+      streaming_help;
+  mode_info mode{"worker",
+                 "mrkv worker --coordinator URL (--app APP | --mapper CMD --reducer CMD [--combiner CMD]) "
+                 "[--workdir DIR]",
+                 help_summary};
   std::string coordinator;
-  std::string app_name;
+  app_flags app_settings;
   std::string workdir = ".";
   client_flags client_settings;
   std::string id;
@@ -45,7 +59,6 @@ int run_worker(const args& words) {
   flags.add_options()
       ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"),
        "the coordinator, e.g. http://127.0.0.1:7700")
-      ("app", po::value<std::string>(&app_name)->required()->value_name("APP"), "wc, indexer, or a plugin path")
       ("workdir", po::value<std::string>(&workdir)->default_value(workdir)->value_name("DIR"),
        "the job's shared work directory; the worker runs in it")
       ("give-up-after", po::value<double>(&give_up)->default_value(give_up)->value_name("SECONDS"),
@@ -55,6 +68,7 @@ int run_worker(const args& words) {
       ("call-timeout", po::value<double>(&call_timeout)->default_value(call_timeout)->value_name("SECONDS"),
        "how long to wait for any other answer from the coordinator")
       ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)");
+  add_app_flags(flags, app_settings);
   add_client_flags(flags, client_settings);
   if (!parse_mode_options(mode, words, flags)) return 0;
 
@@ -71,13 +85,14 @@ int run_worker(const args& words) {
   config.poll_wait = seconds_flag(poll_wait, "poll-wait");
   config.call_timeout = seconds_flag(call_timeout, "call-timeout");
   config.id = id;
+  const auto spec = make_app_spec(app_settings, "worker");
 
   // The app first, so that a relative plugin path means what the user typed; then into the work
   // directory, where the tasks' files live and where the lab's probe plugins look.
   keep_freed_memory_for_reuse();
-  std::unique_ptr<mr::application> app;
+  std::unique_ptr<mr::task_executor> app;
   try {
-    app = mr::load_application(app_name);
+    app = mr::make_executor(spec);
   } catch (const mr::app_error& e) {
     throw usage_error(std::string("worker: ") + e.what());
   }
@@ -88,6 +103,9 @@ int run_worker(const args& words) {
   std::signal(SIGTERM, exit_on_signal);
   std::signal(SIGINT, exit_on_signal);
   auto summary = mr::run_worker(std::move(config), *app);
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  log::info("worker", "peak resident memory " + std::to_string(usage.ru_maxrss / 1024) + " MiB");
   switch (summary.why) {
     case mr::worker_summary::ending::told_exit:
     case mr::worker_summary::ending::coordinator_gone: return 0;

@@ -50,6 +50,7 @@ std::string describe(const assignment& a) {
                      std::to_string(a.attempt);
   if (a.backup) text += ", backup copy of a straggler";
   if (a.retry) text += ", previous attempt timed out";
+  if (a.after_failure) text += ", previous attempt failed";
   return text + ")";
 }
 
@@ -67,10 +68,15 @@ void coordinator::attach(asio::any_io_executor executor, std::function<void()> o
 
 bool coordinator::job_done() const noexcept { return table_.phase() == job_phase::done; }
 
+bool coordinator::job_failed() const noexcept { return table_.phase() == job_phase::failed; }
+
+const std::string& coordinator::failure() const noexcept { return table_.failure(); }
+
 http::router coordinator::routes() {
   http::router r;
   r.add_async(http::verb::post, protocol::next_path, [this](http::request req) { return next_task(std::move(req)); });
   r.add(http::verb::post, protocol::done_path, [this](const http::request& req) { return task_done(req); });
+  r.add(http::verb::post, protocol::failed_path, [this](const http::request& req) { return task_failed(req); });
   r.add(http::verb::get, protocol::job_path, [this](const http::request&) { return http::json_reply(status()); });
   return r;
 }
@@ -95,9 +101,11 @@ asio::awaitable<http::reply> coordinator::next_task(http::request req) {
       log::info("coordinator", describe(*picked) + " -> worker " + ask.worker);
       // A new running task moves the moment some waiter's next change falls due.
       wake_waiters();
-      co_return http::json_reply(protocol::encode(protocol::order_for(*picked, table_.n_map(), table_.n_reduce())));
+      auto order = protocol::order_for(*picked, table_.n_map(), table_.n_reduce());
+      order.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.table.task_timeout);
+      co_return http::json_reply(protocol::encode(order));
     }
-    if (table_.phase() == job_phase::done) {
+    if (table_.over()) {
       table_.mark_told_exit(ask.worker);
       log::info("coordinator", "worker " + ask.worker + " told to exit");
       if (executor_) asio::post(*executor_, [this] { maybe_release(); });
@@ -129,6 +137,9 @@ http::reply coordinator::task_done(const http::request& req) {
     case report_outcome::completed:
       log::info("coordinator", task + " done by worker " + report.worker + " (attempt " +
                                    std::to_string(report.attempt) + ")");
+      // Only the attempt that finished its task counts: a failed attempt never reports done, and the
+      // loser of a backup race is already_done below.
+      add_counters(counters_, report.counts);
       if (table_.phase() != phase_before)
         log::info("coordinator", "phase " + std::string(to_string(table_.phase())) + " after " +
                                      fixed(seconds(now - table_.started()), 3) + " s");
@@ -148,7 +159,55 @@ http::reply coordinator::task_done(const http::request& req) {
   }
 }
 
+http::reply coordinator::task_failed(const http::request& req) {
+  auto report = protocol::decode_failed_request(http::parse_json_object(req.body()));
+  const auto now = clock::now();
+  const std::string task = std::string(to_string(report.kind)) + " task " + std::to_string(report.task);
+  const std::string error = report.error;
+  const auto outcome = table_.fail(report.worker, report.kind, report.task, report.attempt, std::move(report.error), now);
+  switch (outcome) {
+    case report_outcome::recorded:
+      log::warn("coordinator", task + " attempt " + std::to_string(report.attempt) + " failed on worker " +
+                                   report.worker + ": " + log::peer_text(error, 1000));
+      // The task is idle again: a parked worker may take it now.
+      wake_waiters();
+      return http::json_reply({{"result", "recorded"}});
+    case report_outcome::job_failed:
+      log::error("coordinator", "job failed: " + log::peer_text(table_.failure(), 1000));
+      wake_waiters();
+      job_finished();
+      return http::json_reply({{"result", "job_failed"}});
+    case report_outcome::already_done:
+      log::info("coordinator", "failure report for " + task + " from worker " + report.worker +
+                                   " after it was over: ignored");
+      return http::json_reply({{"result", "already_done"}});
+    case report_outcome::unknown_task:
+      throw http::request_error(404, "no " + task + " in this job");
+    case report_outcome::never_assigned:
+    default:
+      throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of " + task +
+                                         " was never handed out");
+  }
+}
+
 void coordinator::job_finished() {
+  for (const auto& [group, names] : counters_)
+    for (const auto& [name, value] : names)
+      log::info("coordinator", "counter " + group + "," + name + " = " + std::to_string(value));
+  if (table_.phase() == job_phase::failed) {
+    log::info("coordinator", "job failed after " + fixed(seconds(*table_.finished() - table_.started()), 3) + " s");
+    if (!executor_) return;
+    asio::co_spawn(*executor_, release_after_grace(), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("coordinator", std::string("grace timer failed: ") + ex.what());
+      }
+    });
+    maybe_release();
+    return;
+  }
   log::info("coordinator", "job done in " + fixed(seconds(*table_.finished() - table_.started()), 3) + " s: " +
                                std::to_string(table_.stats().assignments) + " hand-outs, " +
                                std::to_string(table_.stats().reassignments) + " after timeouts, " +
@@ -178,7 +237,7 @@ asio::awaitable<void> coordinator::release_after_grace() {
 }
 
 void coordinator::maybe_release() {
-  if (released_ || table_.phase() != job_phase::done || !table_.all_workers_told_exit()) return;
+  if (released_ || !table_.over() || !table_.all_workers_told_exit()) return;
   released_ = true;
   log::info("coordinator", "every worker was told to exit");
   if (on_finished_) on_finished_();
@@ -198,8 +257,15 @@ nlohmann::json coordinator::status() const {
                        {"tasks_completed", w.tasks_completed},
                        {"told_exit", w.told_exit}});
   }
+  nlohmann::json errors = nlohmann::json::array();
+  for (const auto& e : table_.errors())
+    errors.push_back({{"kind", to_string(e.kind)},
+                      {"task", e.task},
+                      {"attempts", e.attempts},
+                      {"failed_attempts", e.failed_attempts},
+                      {"last_error", e.last_error}});
   const auto& s = table_.stats();
-  return {{"phase", to_string(table_.phase())},
+  nlohmann::json job{{"phase", to_string(table_.phase())},
           {"elapsed_seconds", seconds(table_.finished().value_or(now) - table_.started())},
           {"map", counts_json(table_.counts(task_kind::map, now))},
           {"reduce", counts_json(table_.counts(task_kind::reduce, now))},
@@ -208,7 +274,11 @@ nlohmann::json coordinator::status() const {
            {{"assignments", s.assignments},
             {"reassignments", s.reassignments},
             {"backups", s.backups},
-            {"late_reports", s.late_reports}}}};
+            {"late_reports", s.late_reports}}},
+          {"task_errors", std::move(errors)},
+          {"counters", protocol::encode(counters_)}};
+  if (table_.phase() == job_phase::failed) job["error"] = table_.failure();
+  return job;
 }
 
 }  // namespace mrkv::mr

@@ -4,6 +4,8 @@
 #include "mrkv/http/reply.hpp"
 
 #include <climits>
+#include <cstdint>
+#include <tuple>
 
 namespace mrkv::mr::protocol {
 
@@ -19,6 +21,67 @@ std::string checked_name(std::string value, const char* field, bool may_be_empty
   for (char c : value)
     if (c < 0x21 || c > 0x7e) bad(std::string("field '") + field + "' must be printable ASCII without spaces");
   return value;
+}
+
+counters decode_counters(const nlohmann::json& value) {
+  if (!value.is_object()) bad("field 'counters' must be an object of groups");
+  counters out;
+  std::size_t n = 0;
+  for (const auto& [group, names] : value.items()) {
+    if (group.empty() || group.size() > max_name_length) bad("a counter group name is empty or too long");
+    if (!names.is_object()) bad("counter group '" + group.substr(0, 32) + "' must be an object");
+    for (const auto& [name, amount] : names.items()) {
+      if (name.empty() || name.size() > max_name_length) bad("a counter name is empty or too long");
+      if (!amount.is_number_integer()) bad("counter '" + name.substr(0, 32) + "' must be an integer");
+      if (++n > max_counters) bad("more than " + std::to_string(max_counters) + " counters");
+      out[group][name] = amount.get<std::int64_t>();
+    }
+  }
+  return out;
+}
+
+std::pair<task_kind, int> kind_and_task(const nlohmann::json& body) {
+  auto kind = parse_task_kind(http::required_string(body, "kind"));
+  if (!kind) bad("field 'kind' must be \"map\" or \"reduce\"");
+  // Out-of-range task numbers are the table's business (404), not a malformed body.
+  return {*kind, static_cast<int>(http::required_integer(body, "task", INT_MIN, INT_MAX))};
+}
+
+// Cuts UTF-8 text to at most `limit` bytes without splitting a character.
+std::string cut_utf8(std::string text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) --end;
+  text.resize(end);
+  return text;
+}
+
+// `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by '?'.
+std::string valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (ok && len > 1) {
+      // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+      std::uint32_t cp = b & (0xff >> (len + 1));
+      for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+      const std::uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= min[len] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+    }
+    if (ok) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -39,8 +102,24 @@ nlohmann::json encode(const next_request& r) {
   return j;
 }
 
+nlohmann::json encode(const counters& c) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [group, names] : c)
+    for (const auto& [name, value] : names) j[group][name] = value;
+  return j;
+}
+
 nlohmann::json encode(const done_request& r) {
-  return {{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt}};
+  nlohmann::json j{{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt}};
+  if (!r.counts.empty()) j["counters"] = encode(r.counts);
+  return j;
+}
+
+nlohmann::json encode(const failed_request& r) {
+  // The error holds a command's standard error, which need not be UTF-8: JSON must be.
+  const std::string text = valid_utf8(cut_utf8(r.error, max_error_length));
+  return {{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt},
+          {"error", text}};
 }
 
 nlohmann::json encode(const order& o) {
@@ -55,6 +134,7 @@ nlohmann::json encode(const order& o) {
     j["n_reduce"] = o.n_reduce;
   }
   if (o.what == action::reduce) j["n_map"] = o.n_map;
+  if ((o.what == action::map || o.what == action::reduce) && o.timeout) j["timeout_ms"] = o.timeout->count();
   return j;
 }
 
@@ -80,15 +160,25 @@ next_request decode_next_request(const nlohmann::json& body) {
 }
 
 done_request decode_done_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt"});
+  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "counters"});
   done_request r;
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
-  auto kind = parse_task_kind(http::required_string(body, "kind"));
-  if (!kind) bad("field 'kind' must be \"map\" or \"reduce\"");
-  r.kind = *kind;
-  // Out-of-range task numbers are the table's business (404), not a malformed body.
-  r.task = static_cast<int>(http::required_integer(body, "task", INT_MIN, INT_MAX));
+  std::tie(r.kind, r.task) = kind_and_task(body);
   r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
+  if (auto it = body.find("counters"); it != body.end()) r.counts = decode_counters(*it);
+  return r;
+}
+
+failed_request decode_failed_request(const nlohmann::json& body) {
+  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "error"});
+  failed_request r;
+  r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
+  std::tie(r.kind, r.task) = kind_and_task(body);
+  r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
+  r.error = http::required_string(body, "error");
+  if (r.error.empty()) bad("field 'error' must not be empty");
+  if (r.error.size() > max_error_length)
+    bad("field 'error' is longer than " + std::to_string(max_error_length) + " bytes");
   return r;
 }
 
@@ -111,6 +201,8 @@ order decode_order(const nlohmann::json& body) {
     } else {
       o.n_map = static_cast<int>(http::required_integer(body, "n_map", 1, INT_MAX));
     }
+    if (auto ms = http::optional_integer(body, "timeout_ms", 1, INT64_MAX / 1'000'000))
+      o.timeout = std::chrono::milliseconds(*ms);
   } else {
     bad("unknown action '" + what.substr(0, 32) + "'");
   }

@@ -150,14 +150,15 @@ std::string intermediate_file_name(int map_id, int reduce_id) {
 
 std::string output_file_name(int reduce_id) { return "mr-out-" + std::to_string(reduce_id); }
 
-void write_file_atomically(const std::filesystem::path& target, std::string_view contents, sync_mode sync) {
+namespace {
+
+// Creates the hidden temporary file that will be renamed over `target`; returns its descriptor.
+int create_temp_for(const std::filesystem::path& target, std::filesystem::path& temp_path) {
   const std::string base = target.filename().string();
   if (base.empty() || base == "." || base == "..")
     throw task_file_error(task_file_error::kind::io, "cannot write " + target.string() + ": not a file name");
   const std::filesystem::path dir = target.parent_path();
   const std::string prefix = ".tmp-" + base + "." + std::to_string(::getpid()) + ".";
-
-  std::filesystem::path temp_path;
   int fd = -1;
   // O_EXCL never reuses someone else's file; a clash of 64 random bits is retried, not trusted away.
   for (int attempt = 0; attempt < 4 && fd < 0; ++attempt) {
@@ -166,16 +167,65 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) throw_write_error("cannot create a temporary file for", target);
+  return fd;
+}
+
+void rename_over(const std::filesystem::path& temp, const std::filesystem::path& target) {
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    throw task_file_error(task_file_error::kind::io,
+                          "cannot rename " + temp.string() + " to " + target.string() + ": " + errno_text(err));
+  }
+}
+
+}  // namespace
+
+atomic_file_writer::atomic_file_writer(std::filesystem::path target) : target_(std::move(target)) {
+  fd_ = create_temp_for(target_, temp_path_);
+}
+
+atomic_file_writer::~atomic_file_writer() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+void atomic_file_writer::append(std::string_view bytes) {
+  if (bytes.empty()) return;
+  size_ += bytes.size();
+  last_ = bytes.back();
+  if (bytes.size() >= (1u << 16)) {
+    flush();
+    write_all(fd_, bytes, temp_path_);
+    return;
+  }
+  pending_.append(bytes);
+  if (pending_.size() >= (1u << 16)) flush();
+}
+
+void atomic_file_writer::flush() {
+  write_all(fd_, pending_, temp_path_);
+  pending_.clear();
+}
+
+void atomic_file_writer::commit() {
+  flush();
+  const int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) throw_write_error("cannot write", temp_path_);
+  rename_over(temp_path_, target_);
+  committed_ = true;
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view contents, sync_mode sync) {
+  const std::filesystem::path dir = target.parent_path();
+  std::filesystem::path temp_path;
+  const int fd = create_temp_for(target, temp_path);
   temp_file temp(std::move(temp_path), fd);
 
   write_all(temp.fd(), contents, temp.path());
   if (sync == sync_mode::fsync && ::fsync(temp.fd()) != 0) throw_write_error("cannot fsync", temp.path());
   if (temp.close() != 0) throw_write_error("cannot write", temp.path());
-  if (::rename(temp.path().c_str(), target.c_str()) != 0) {
-    const int err = errno;
-    throw task_file_error(task_file_error::kind::io, "cannot rename " + temp.path().string() + " to " +
-                                                         target.string() + ": " + errno_text(err));
-  }
+  rename_over(temp.path(), target);
   temp.published();
   if (sync == sync_mode::fsync) sync_directory(dir);
 }

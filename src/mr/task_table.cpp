@@ -12,6 +12,7 @@ std::string_view to_string(job_phase phase) noexcept {
     case job_phase::map: return "map";
     case job_phase::reduce: return "reduce";
     case job_phase::done: return "done";
+    case job_phase::failed: return "failed";
     default: return "unknown";
   }
 }
@@ -54,16 +55,19 @@ task_kind task_table::current_kind() const noexcept {
   return phase_ == job_phase::map ? task_kind::map : task_kind::reduce;
 }
 
+// "Timed out" is the newest attempt being given up on: past its timeout, or reported failed.
 bool task_table::timed_out(const task_state& t, clock::time_point now) const noexcept {
-  return !t.done && !t.attempts.empty() && now - t.attempts.back().started >= config_.task_timeout;
+  return !t.done && !t.attempts.empty() &&
+         (t.attempts.back().failed || now - t.attempts.back().started >= config_.task_timeout);
 }
 
 bool task_table::live(const task_state& t, clock::time_point now) const noexcept {
-  return !t.done && !t.attempts.empty() && now - t.attempts.back().started < config_.task_timeout;
+  return !t.done && !t.attempts.empty() && !t.attempts.back().failed &&
+         now - t.attempts.back().started < config_.task_timeout;
 }
 
 std::optional<clock::duration> task_table::backup_age(clock::time_point now) const {
-  if (!config_.backup.enabled || phase_ == job_phase::done) return std::nullopt;
+  if (!config_.backup.enabled || over()) return std::nullopt;
   const auto kind = current_kind();
   const auto& tasks = tasks_of(kind);
   const auto& durations = kind == task_kind::map ? map_durations_ : reduce_durations_;
@@ -105,7 +109,8 @@ assignment task_table::hand_out(task_kind kind, int index, std::string_view work
   assignment a;
   a.kind = kind;
   a.task = index;
-  a.retry = timed_out(t, now);
+  a.after_failure = !t.attempts.empty() && t.attempts.back().failed;
+  a.retry = timed_out(t, now) && !a.after_failure;
   a.backup = live(t, now);
   if (a.backup) {
     t.backed_up = true;
@@ -124,7 +129,7 @@ assignment task_table::hand_out(task_kind kind, int index, std::string_view work
 std::optional<assignment> task_table::assign(std::string_view worker_id, std::string_view host,
                                              clock::time_point now) {
   auto& w = worker(worker_id, host, now);
-  if (phase_ == job_phase::done) return std::nullopt;
+  if (over()) return std::nullopt;
   const auto kind = current_kind();
   const auto& tasks = tasks_of(kind);
   const int n = static_cast<int>(tasks.size());
@@ -134,9 +139,14 @@ std::optional<assignment> task_table::assign(std::string_view worker_id, std::st
     if (tasks[static_cast<std::size_t>(i)].attempts.empty()) picked = hand_out(kind, i, worker_id, now);
 
   if (!picked) {
-    // The task whose worker went quiet first.
+    // A task given up on: failed ones first (nothing runs them), then the one whose worker went quiet first.
     int oldest = -1;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < n && oldest < 0; ++i) {
+      const auto& t = tasks[static_cast<std::size_t>(i)];
+      if (!t.done && !t.attempts.empty() && t.attempts.back().failed) oldest = i;
+    }
+    const bool failed_first = oldest >= 0;
+    for (int i = 0; i < n && !failed_first; ++i) {
       const auto& t = tasks[static_cast<std::size_t>(i)];
       if (timed_out(t, now) &&
           (oldest < 0 || t.attempts.back().started < tasks[static_cast<std::size_t>(oldest)].attempts.back().started))
@@ -171,7 +181,7 @@ report_outcome task_table::complete(std::string_view worker_id, task_kind kind, 
   auto& t = tasks[static_cast<std::size_t>(task)];
   if (attempt < 1 || attempt > static_cast<int>(t.attempts.size())) return report_outcome::never_assigned;
   auto& w = worker(worker_id, "", now);
-  if (t.done) {
+  if (t.done || phase_ == job_phase::failed) {
     ++stats_.late_reports;
     return report_outcome::already_done;
   }
@@ -191,6 +201,42 @@ report_outcome task_table::complete(std::string_view worker_id, task_kind kind, 
   return report_outcome::completed;
 }
 
+report_outcome task_table::fail(std::string_view worker_id, task_kind kind, int task, int attempt, std::string error,
+                                clock::time_point now) {
+  auto& tasks = tasks_of(kind);
+  if (task < 0 || task >= static_cast<int>(tasks.size())) return report_outcome::unknown_task;
+  auto& t = tasks[static_cast<std::size_t>(task)];
+  if (attempt < 1 || attempt > static_cast<int>(t.attempts.size())) return report_outcome::never_assigned;
+  worker(worker_id, "", now);
+  if (t.done || over()) return report_outcome::already_done;
+  auto& record = t.attempts[static_cast<std::size_t>(attempt - 1)];
+  t.last_error = std::move(error);
+  if (!record.failed) {
+    record.failed = true;
+    ++t.failures;
+  }
+  if (config_.max_failed_attempts > 0 && t.failures >= config_.max_failed_attempts) {
+    phase_ = job_phase::failed;
+    finished_ = now;
+    failure_ = std::string(to_string(kind)) + " task " + std::to_string(task) + " failed " +
+               std::to_string(t.failures) + " times; last error: " + t.last_error;
+    return report_outcome::job_failed;
+  }
+  return report_outcome::recorded;
+}
+
+std::vector<task_error> task_table::errors() const {
+  std::vector<task_error> out;
+  for (auto kind : {task_kind::map, task_kind::reduce}) {
+    const auto& tasks = tasks_of(kind);
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+      if (tasks[i].failures > 0)
+        out.push_back({kind, static_cast<int>(i), static_cast<int>(tasks[i].attempts.size()), tasks[i].failures,
+                       tasks[i].last_error});
+  }
+  return out;
+}
+
 phase_counts task_table::counts(task_kind kind, clock::time_point now) const {
   phase_counts c;
   for (const auto& t : tasks_of(kind)) {
@@ -205,7 +251,7 @@ phase_counts task_table::counts(task_kind kind, clock::time_point now) const {
 }
 
 std::optional<clock::time_point> task_table::next_change(clock::time_point now) const {
-  if (phase_ == job_phase::done) return std::nullopt;
+  if (over()) return std::nullopt;
   std::optional<clock::time_point> earliest;
   auto consider = [&](clock::time_point when) {
     if (when > now && (!earliest || when < *earliest)) earliest = when;

@@ -3,7 +3,7 @@
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/client.hpp"
 #include "mrkv/mr/protocol.hpp"
-#include "mrkv/mr/task_runner.hpp"
+#include "mrkv/mr/task_executor.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -48,17 +48,19 @@ std::string fixed(double value) {
 
 // Runs on the task thread. Arguments by value: the caller's frame is suspended meanwhile, but only
 // values are safe to rely on across a coroutine boundary (CP.53).
-asio::awaitable<void> run_task(application* app, protocol::order order, std::filesystem::path workdir) {
+asio::awaitable<counters> run_task(task_executor* executor, protocol::order order, std::filesystem::path workdir,
+                                   std::chrono::steady_clock::time_point deadline) {
+  task_context context;
+  context.attempt = order.attempt;
+  context.deadline = deadline;
   if (order.what == protocol::action::map)
-    run_map_task(*app, order.task, order.input, order.n_reduce, workdir);
-  else
-    run_reduce_task(*app, order.task, order.n_map, workdir);
-  co_return;
+    co_return executor->map(order.task, order.input, order.n_reduce, workdir, context);
+  co_return executor->reduce(order.task, order.n_map, workdir, context);
 }
 
 class worker_loop {
  public:
-  worker_loop(worker_config config, application& app, asio::thread_pool& pool)
+  worker_loop(worker_config config, task_executor& app, asio::thread_pool& pool)
       : config_(std::move(config)), app_(app), pool_(pool) {}
 
   asio::awaitable<worker_summary> run() {
@@ -95,13 +97,17 @@ class worker_loop {
           co_return summary_;
         default: break;
       }
-      if (!co_await execute(order)) {
+      const auto kind = order.what == protocol::action::map ? task_kind::map : task_kind::reduce;
+      auto outcome = co_await execute(order);
+      if (!outcome.ok) {
+        // The coordinator hands the task out again at once, and fails the job after a few of these.
+        protocol::failed_request failure{config_.id, kind, order.task, order.attempt, outcome.error};
+        auto reply = co_await call(protocol::failed_path, protocol::encode(failure), config_.call_timeout);
+        if (!reply) co_return summary_;
         if (summary_.why == worker_summary::ending::app_failed) co_return summary_;
         continue;
       }
-      protocol::done_request report{config_.id,
-                                    order.what == protocol::action::map ? task_kind::map : task_kind::reduce,
-                                    order.task, order.attempt};
+      protocol::done_request report{config_.id, kind, order.task, order.attempt, std::move(outcome.counts)};
       auto reply = co_await call(protocol::done_path, protocol::encode(report), config_.call_timeout);
       if (!reply) co_return summary_;
       ++summary_.tasks_run;
@@ -119,26 +125,39 @@ class worker_loop {
     co_await timer.async_wait(use_tuple);
   }
 
-  // Runs one task on the task thread. False when it threw (and was not done).
-  asio::awaitable<bool> execute(protocol::order order) {
+  struct task_outcome {
+    bool ok = false;
+    counters counts;    // when ok
+    std::string error;  // when not
+  };
+
+  // Runs one task on the task thread.
+  asio::awaitable<task_outcome> execute(protocol::order order) {
     const auto started = std::chrono::steady_clock::now();
+    // A streaming command is killed when the coordinator would give its task to someone else anyway.
+    const auto deadline = order.timeout ? started + *order.timeout : std::chrono::steady_clock::time_point::max();
     log::info("worker", "running " + task_name(order) + (order.what == protocol::action::map ? " on " + order.input : ""));
+    task_outcome outcome;
     try {
-      co_await asio::co_spawn(pool_, run_task(&app_, order, config_.workdir), asio::use_awaitable);
+      outcome.counts = co_await asio::co_spawn(pool_, run_task(&app_, order, config_.workdir, deadline),
+                                               asio::use_awaitable);
     } catch (const app_error& e) {
       log::error("worker", task_name(order) + " failed, and the application can't run here: " + e.what());
       ++summary_.tasks_failed;
       summary_.why = worker_summary::ending::app_failed;
-      co_return false;
+      outcome.error = e.what();
+      co_return outcome;
     } catch (const std::exception& e) {
-      log::error("worker", task_name(order) + " failed, not reporting it: " + e.what());
+      log::error("worker", task_name(order) + " failed, reporting it: " + e.what());
       ++summary_.tasks_failed;
-      co_return false;
+      outcome.error = e.what();
+      co_return outcome;
     }
     log::info("worker", task_name(order) + " finished in " +
                             fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()) +
                             " s");
-    co_return true;
+    outcome.ok = true;
+    co_return outcome;
   }
 
   // One call to the coordinator, retried while nothing answers. nullopt: the worker must end
@@ -155,7 +174,8 @@ class worker_loop {
       const bool transient = error.what == http::call_error::kind::no_answer ||
                              error.what == http::call_error::kind::bad_reply || error.status >= 500;
       if (!transient) {
-        if (std::string_view(path) == protocol::done_path && (error.status == 404 || error.status == 409)) {
+        const bool report = std::string_view(path) == protocol::done_path || std::string_view(path) == protocol::failed_path;
+        if (report && (error.status == 404 || error.status == 409)) {
           log::warn("worker", "coordinator refused our report: " + log::peer_text(error.describe()));
           co_return result;
         }
@@ -184,7 +204,7 @@ class worker_loop {
   }
 
   worker_config config_;
-  application& app_;
+  task_executor& app_;
   asio::thread_pool& pool_;
   worker_summary summary_;
   std::optional<http::client> client_;  // made on the loop's executor when run() starts
@@ -201,6 +221,11 @@ std::string random_worker_id() {
 }
 
 worker_summary run_worker(worker_config config, application& app) {
+  const auto executor = make_executor(app);
+  return run_worker(std::move(config), *executor);
+}
+
+worker_summary run_worker(worker_config config, task_executor& app) {
   if (config.id.empty()) config.id = random_worker_id();
   if (config.host.empty()) config.host = host_name();
   asio::io_context context(1);

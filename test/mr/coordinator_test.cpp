@@ -245,4 +245,69 @@ TEST_CASE("coordinator: finishes after the grace period when a worker it knows n
   CHECK(seconds_since(start) < 3.0);
 }
 
+TEST_CASE("coordinator: failed attempts show in /v1/job - the 4th fails the job - counters sum the winners only") {
+  running_coordinator c(job(2, 1));
+  auto fail = [&](const std::string& worker, int task, int attempt, const std::string& error) {
+    return c.call(http::verb::post, mr::protocol::failed_path,
+                  nlohmann::json{{"worker", worker}, {"kind", "map"}, {"task", task}, {"attempt", attempt}, {"error", error}}
+                      .dump());
+  };
+  auto order = c.next("w1");  // map 0
+  REQUIRE(order.ok());
+  REQUIRE(order.body["task"] == 0);
+  CHECK(order.body["timeout_ms"] == 10'000);
+  // Bad failure reports: 4xx, nothing changes.
+  CHECK(fail("w1", 9, 1, "x").status == 404);
+  CHECK(fail("w1", 1, 1, "x").status == 409);
+  CHECK(fail("w1", 0, 1, "").status == 400);
+  CHECK(c.call(http::verb::post, mr::protocol::failed_path, R"({"worker": "w1", "kind": "map", "task": 0, "attempt": 1})")
+            .status == 400);
+  CHECK(c.job()["task_errors"].empty());
+
+  auto r = fail("w1", 0, 1, "cannot open ../in-0.txt");
+  REQUIRE(r.ok());
+  CHECK(r.body["result"] == "recorded");
+  auto status = c.job();
+  REQUIRE(status["task_errors"].size() == 1);
+  CHECK(status["task_errors"][0]["last_error"] == "cannot open ../in-0.txt");
+  CHECK(status["task_errors"][0]["failed_attempts"] == 1);
+  CHECK(status["map"]["idle"] == 2);
+  CHECK(status["phase"] == "map");
+
+  // Map 1 is done by two attempts (a backup race, as far as the table knows): only the first counts.
+  auto one = c.next("w2");
+  REQUIRE(one.body["task"] == 1);
+  auto report = [&](const std::string& worker, int task, int attempt, int lines) {
+    return c.call(http::verb::post, mr::protocol::done_path,
+                  nlohmann::json{{"worker", worker}, {"kind", "map"}, {"task", task}, {"attempt", attempt},
+                                 {"counters", {{"app", {{"lines", lines}}}}}}
+                      .dump());
+  };
+  REQUIRE(report("w2", 1, 1, 7).ok());
+  CHECK(report("w2", 1, 1, 100).body["result"] == "already_done");
+  CHECK(c.job()["counters"]["app"]["lines"] == 7);
+
+  // Three more failed attempts of map 0 fail the job.
+  for (int attempt = 2; attempt <= 4; ++attempt) {
+    auto again = c.next("w1");
+    REQUIRE(again.ok());
+    REQUIRE(again.body["task"] == 0);
+    REQUIRE(again.body["attempt"] == attempt);
+    r = fail("w1", 0, attempt, "failure " + std::to_string(attempt));
+    REQUIRE(r.ok());
+    CHECK(r.body["result"] == (attempt == 4 ? "job_failed" : "recorded"));
+  }
+  status = c.job();
+  CHECK(status["phase"] == "failed");
+  CHECK(status["error"] == "map task 0 failed 4 times; last error: failure 4");
+  auto leave = c.next("w1");
+  REQUIRE(leave.ok());
+  CHECK(leave.body["action"] == "exit");
+  auto leave2 = c.next("w2");
+  REQUIRE(leave2.ok());
+  CHECK(leave2.body["action"] == "exit");
+  c.wait();
+  CHECK(c.finished());
+}
+
 }  // TEST_SUITE

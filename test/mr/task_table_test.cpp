@@ -285,4 +285,62 @@ TEST_CASE("task table: impossible jobs are refused") {
   CHECK_THROWS_AS(task_table(job(1, 0), t0), std::invalid_argument);
 }
 
+TEST_CASE("task table: a reported failure makes the task idle at once - the 4th fails the job - timeouts never count") {
+  task_table table(job(1, 1, false), t0);
+  auto a = table.assign("w1", "h", t0);
+  REQUIRE(a);
+  REQUIRE(a->task == 0);
+  CHECK(table.fail("w1", task_kind::map, 0, a->attempt, "cannot open in-0", t0 + 1s) == report_outcome::recorded);
+  // The same report again is not a second failure.
+  CHECK(table.fail("w1", task_kind::map, 0, a->attempt, "cannot open in-0", t0 + 1s) == report_outcome::recorded);
+  auto counts = table.counts(task_kind::map, t0 + 1s);
+  CHECK(counts.idle == 1);
+  CHECK(counts.running == 0);
+  // Handed out again at once, well before its timeout.
+  auto b = table.assign("w2", "h", t0 + 1s);
+  REQUIRE(b);
+  CHECK(b->task == 0);
+  CHECK(b->attempt == 2);
+  CHECK(b->after_failure);
+  CHECK_FALSE(b->retry);
+  CHECK(table.fail("w2", task_kind::map, 0, 2, "second", t0 + 2s) == report_outcome::recorded);
+  CHECK(table.fail("w2", task_kind::map, 0, 3, "never handed out", t0 + 2s) == report_outcome::never_assigned);
+  CHECK(table.fail("w2", task_kind::map, 5, 1, "no such task", t0 + 2s) == report_outcome::unknown_task);
+  const auto errors = table.errors();
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].failed_attempts == 2);
+  CHECK(errors[0].attempts == 2);
+  CHECK(errors[0].last_error == "second");
+  for (int attempt = 3; attempt <= 4; ++attempt) {
+    auto c = table.assign("w3", "h", t0 + 3s);
+    REQUIRE(c);
+    CHECK(c->task == 0);
+    const auto outcome = table.fail("w3", task_kind::map, 0, c->attempt, "failure " + std::to_string(attempt), t0 + 3s);
+    CHECK(outcome == (attempt == 4 ? report_outcome::job_failed : report_outcome::recorded));
+  }
+  CHECK(table.phase() == job_phase::failed);
+  CHECK(table.over());
+  CHECK(table.failure() == "map task 0 failed 4 times; last error: failure 4");
+  CHECK_FALSE(table.assign("w1", "h", t0 + 4s));
+  CHECK_FALSE(table.next_change(t0 + 4s));
+  CHECK(table.complete("w1", task_kind::map, 0, 1, t0 + 4s) == report_outcome::already_done);
+}
+
+TEST_CASE("task table: attempts lost to timeouts are retried forever - a failure on a done task changes nothing") {
+  task_table table(job(1, 1, false), t0);
+  auto now = t0;
+  for (int i = 0; i < 20; ++i) {
+    auto a = table.assign("w", "h", now);
+    REQUIRE(a);
+    CHECK(a->attempt == i + 1);
+    now += timeout;
+  }
+  CHECK(table.phase() == job_phase::map);
+  auto last = table.assign("w", "h", now);
+  REQUIRE(last);
+  CHECK(table.complete("w", task_kind::map, 0, last->attempt, now) == report_outcome::completed);
+  CHECK(table.fail("w", task_kind::map, 0, 1, "late", now) == report_outcome::already_done);
+  CHECK(table.errors().empty());
+}
+
 }  // TEST_SUITE

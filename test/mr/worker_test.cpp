@@ -173,17 +173,20 @@ TEST_CASE("worker: a coordinator that refuses our token ends the worker") {
   CHECK(mr::run_worker(w, *app).why == mr::worker_summary::ending::refused);
   w.auth_token = "secret";
   w.give_up_after = 300ms;
-  // With the right token it gets the task (whose input doesn't exist), fails it and keeps asking until
-  // the coordinator stops.
+  // With the right token it gets the task (whose input doesn't exist) and reports it failed, four
+  // times (issue 11: a task that cannot run is not retried forever); the job has then failed and the
+  // worker is told to exit.
   auto worker = std::async(std::launch::async, [&] { return mr::run_worker(w, *app); });
-  CHECK(worker.wait_for(1500ms) == std::future_status::timeout);  // stuck: the job can't finish
-  c.server.stop();
   REQUIRE(worker.wait_for(20s) == std::future_status::ready);
   const auto summary = worker.get();
-  CHECK(summary.why == mr::worker_summary::ending::coordinator_gone);
-  CHECK(summary.tasks_failed >= 1);
+  CHECK(summary.why == mr::worker_summary::ending::told_exit);
+  CHECK(summary.tasks_failed == 4);
   CHECK(summary.tasks_run == 0);
+  c.server.stop();
   CHECK_FALSE(c.coordinator.job_done());
+  CHECK(c.coordinator.job_failed());
+  CHECK(c.coordinator.failure().find("map task 0 failed 4 times; last error: map task 0: cannot open x") !=
+        std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -10,12 +10,13 @@
 // Lifetime: construct the coordinator before the server that gets its routes, and destroy it after
 // that server (the server's destructor ends the parked coroutines, which unregister themselves here).
 //
-// Finishing: once every reduce task is done, each worker that asks is told "exit". on_finished runs
+// Finishing: once every reduce task is done, or the job has failed, each worker that asks is told "exit". on_finished runs
 // (once) when every worker seen has been told, or `exit_grace` after the job was done, whichever is
 // first; the caller stops the server then.
 #pragma once
 
 #include "mrkv/http/router.hpp"
+#include "mrkv/mr/counters.hpp"
 #include "mrkv/mr/task_table.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -53,15 +54,21 @@ class coordinator {
 
   // GET /v1/job: {"phase", "elapsed_seconds", "map": {idle, running, done, total}, "reduce": {...},
   // "workers": [{id, host, last_contact (UTC), last_contact_seconds_ago, tasks_assigned,
-  // tasks_completed, told_exit}], "stats": {...}}. Call on the coordinator's thread.
+  // tasks_completed, told_exit}], "stats": {...}, "task_errors": [{kind, task, attempts,
+  // failed_attempts, last_error}], "counters": {GROUP: {NAME: N}}, "error": TEXT (when failed)}.
+  // Call on the coordinator's thread.
   nlohmann::json status() const;
 
   // True once every reduce task is done. Call on the coordinator's thread, or after the server ended.
   bool job_done() const noexcept;
+  // True once a task's attempts were reported failed too often (task_table); failure() says why.
+  bool job_failed() const noexcept;
+  const std::string& failure() const noexcept;
 
  private:
   boost::asio::awaitable<http::reply> next_task(http::request req);
   http::reply task_done(const http::request& req);
+  http::reply task_failed(const http::request& req);
   void wake_waiters();
   void job_finished();
   boost::asio::awaitable<void> release_after_grace();
@@ -75,6 +82,7 @@ class coordinator {
   // a timer must not outlive its io_context, and the frames die with it.
   std::list<boost::asio::steady_timer*> waiters_;
   bool released_ = false;  // on_finished_ has run
+  counters counters_;      // summed over the attempts that finished their tasks
 };
 
 }  // namespace mrkv::mr

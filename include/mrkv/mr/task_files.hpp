@@ -56,6 +56,34 @@ enum class sync_mode {
 void write_file_atomically(const std::filesystem::path& target, std::string_view contents,
                            sync_mode sync = sync_mode::none);
 
+// A file written piece by piece and published like write_file_atomically(): the pieces go to a hidden
+// temporary file beside `target`, and commit() renames it over `target`. Destroyed without commit(), it
+// removes the temporary file, so a task that fails midway publishes nothing. Throws task_file_error
+// (kind io). For outputs too large to build in memory (a streaming reducer's).
+class atomic_file_writer {
+ public:
+  explicit atomic_file_writer(std::filesystem::path target);
+  ~atomic_file_writer();
+  atomic_file_writer(const atomic_file_writer&) = delete;
+  atomic_file_writer& operator=(const atomic_file_writer&) = delete;
+
+  void append(std::string_view bytes);
+  std::uint64_t size() const noexcept { return size_; }
+  // The last byte appended (nullopt-like '\0' with size() == 0).
+  char last_byte() const noexcept { return last_; }
+  void commit();
+
+ private:
+  void flush();
+  std::filesystem::path target_;
+  std::filesystem::path temp_path_;
+  int fd_ = -1;
+  std::string pending_;
+  std::uint64_t size_ = 0;
+  char last_ = '\0';
+  bool committed_ = false;
+};
+
 // The whole contents of a file. Throws task_file_error (kind missing or io).
 std::string read_whole_file(const std::filesystem::path& path);
 

@@ -10,14 +10,17 @@
 //    answered for `give_up_after` (counted from the start of the first unanswered call), the coordinator
 //    is taken to be gone (the job is over) and the worker ends, at most one call's timeout later. A
 //    worker started with no coordinator therefore ends by itself.
-//  - A task that throws (say, an unreadable input) is logged and not reported: the coordinator will
-//    give it to another worker after its timeout. An app_error (the application broke its contract)
-//    ends the worker, since every task would fail the same way.
+//  - A task that throws (say, an unreadable input, or a streaming command that exits non-zero) is
+//    logged and reported failed with its error (POST /v1/tasks/failed): the coordinator hands it out
+//    again, and fails the job after a few such reports. An app_error (the application broke its
+//    contract) is reported too and then ends the worker, since every task would fail the same way.
+//  - A streaming command still running at the task timeout the coordinator sends is killed.
 //  - A report the coordinator refuses (4xx) is logged and forgotten: the task was not ours to report.
 #pragma once
 
 #include "mrkv/http/endpoint.hpp"
 #include "mrkv/mr/application.hpp"
+#include "mrkv/mr/task_executor.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -48,11 +51,12 @@ struct worker_summary {
   };
   ending why = ending::told_exit;
   int tasks_run = 0;     // finished and reported (whatever the coordinator answered)
-  int tasks_failed = 0;  // threw, not reported
+  int tasks_failed = 0;  // threw, reported failed
   std::string worker_id;
 };
 
 // Runs the worker to its end on its own io_context and task thread; blocks until then.
+worker_summary run_worker(worker_config config, task_executor& app);
 worker_summary run_worker(worker_config config, application& app);
 
 // "w-" and 12 random hex digits.
