@@ -1,6 +1,7 @@
 #include "mrkv/kv/server.hpp"
 
 #include "mrkv/common/log.hpp"
+#include "mrkv/kv/durable.hpp"
 #include "mrkv/kv/protocol.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -48,19 +49,43 @@ asio::awaitable<void> expire_periodically(store& data, std::chrono::milliseconds
   }
 }
 
+// The same checks as apply(), with the write made durable first.
+asio::awaitable<write_result> apply_durably(durable_log& log, write_kind kind, const http::request& req) {
+  auto w = parse_write_request(req.body());
+  const auto seq = w.seq;
+  write_result result;
+  try {
+    result = co_await log.write(kind, std::move(w.key), std::move(w.value), std::move(w.client), w.seq);
+  } catch (const not_durable& e) {
+    throw http::request_error(503, std::string(e.what()) + "; nothing was changed");
+  }
+  if (!result.answered()) refuse(result, seq, kind);
+  co_return result;
+}
+
 }  // namespace
 
-http::router make_routes(store& data) {
+http::router make_routes(store& data, durable_log* durable) {
   http::router routes;
   routes.add(http::verb::post, "/v1/get", [&data](const http::request& req) {
     auto r = parse_get_request(req.body());
     return http::reply{200, value_reply_body(data.get(r.key))};
   });
-  routes.add(http::verb::post, "/v1/put", [&data](const http::request& req) {
+  if (durable) {
+    routes.add_async(http::verb::post, "/v1/put", [durable](http::request req) -> asio::awaitable<http::reply> {
+      co_await apply_durably(*durable, write_kind::put, req);
+      co_return http::reply{200, "{}"};
+    });
+    routes.add_async(http::verb::post, "/v1/append", [durable](http::request req) -> asio::awaitable<http::reply> {
+      auto result = co_await apply_durably(*durable, write_kind::append, req);
+      co_return http::reply{200, value_reply_body(result.old_value)};
+    });
+  }
+  if (!durable) routes.add(http::verb::post, "/v1/put", [&data](const http::request& req) {
     apply(data, write_kind::put, req);
     return http::reply{200, "{}"};
   });
-  routes.add(http::verb::post, "/v1/append", [&data](const http::request& req) {
+  if (!durable) routes.add(http::verb::post, "/v1/append", [&data](const http::request& req) {
     auto result = apply(data, write_kind::append, req);
     return http::reply{200, value_reply_body(result.old_value)};
   });
@@ -74,13 +99,30 @@ http::router make_routes(store& data) {
 struct server::impl {
   // The store is declared first so it outlives the HTTP server, whose threads and timer use it.
   kv::store data;
+  std::unique_ptr<durable_log> durable;  // recovered before the routes exist
   std::chrono::milliseconds sweep_interval;
   http::server http;
 
+  ~impl() {
+    // The log completes its queued writes by posting to the HTTP threads' contexts: stop those threads
+    // first, finish the log while the contexts still exist, then let them go.
+    http.stop();
+    http.wait();
+    durable.reset();
+  }
+
+  static std::unique_ptr<durable_log> recover(kv::store& data, server_options& options) {
+    if (!options.durability) return nullptr;
+    auto log = std::make_unique<durable_log>(data, *options.durability);
+    options.http.extra_metrics = [wal = &log->wal()](const std::string& mode) { return wal->render_metrics(mode); };
+    return log;
+  }
+
   explicit impl(server_options options)
       : data(options.store),
+        durable(recover(data, options)),
         sweep_interval(options.sweep_interval),
-        http(std::move(options.http), "kvserver", make_routes(data)) {
+        http(std::move(options.http), "kvserver", make_routes(data, durable.get())) {
     if (sweep_interval.count() <= 0) {
       auto quarter = std::chrono::duration_cast<std::chrono::milliseconds>(data.options().client_ttl) / 4;
       sweep_interval = std::clamp<std::chrono::milliseconds>(quarter, std::chrono::seconds(1), std::chrono::seconds(60));
@@ -113,6 +155,7 @@ void server::stop_on_signals() { impl_->http.stop_on_signals(); }
 void server::stop() { impl_->http.stop(); }
 void server::wait() { impl_->http.wait(); }
 store& server::data() noexcept { return impl_->data; }
+durable_log* server::durable() noexcept { return impl_->durable.get(); }
 const http::server& server::http() const noexcept { return impl_->http; }
 
 }  // namespace mrkv::kv

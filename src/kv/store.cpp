@@ -200,6 +200,50 @@ std::size_t store::expire_idle_clients(clock::time_point now) {
   return expired;
 }
 
+void store::copy_shard(std::size_t shard, shard_image& out) const {
+  {
+    auto& k = keys_[shard];
+    std::lock_guard lock(k.mutex);
+    out.values.reserve(out.values.size() + k.values.size());
+    for (const auto& [key, value] : k.values) out.values.emplace_back(key, std::string(value.view()));
+  }
+  auto& c = clients_[shard];
+  std::lock_guard lock(c.mutex);
+  for (const auto& [name, entry] : c.entries) {
+    if (entry.seq == 0) continue;
+    client_image image{name, entry.seq, entry.kind, {}};
+    if (entry.reply_length > 0) {
+      std::lock_guard key_lock(keys_[entry.reply_shard].mutex);
+      image.reply = std::string(entry.reply.view().substr(0, entry.reply_length));
+    }
+    out.clients.push_back(std::move(image));
+  }
+}
+
+void store::load_value(std::string key, std::string_view value) {
+  auto& shard = keys_[shard_of(key)];
+  std::lock_guard lock(shard.mutex);
+  auto fresh = value_buffer::copy_of(value);
+  auto [it, inserted] = shard.values.try_emplace(std::move(key));
+  if (inserted) shard.bytes += it->first.size();
+  shard.bytes = shard.bytes - it->second.size() + fresh.size();
+  it->second = std::move(fresh);
+}
+
+void store::load_client(const client_image& image, clock::time_point now) {
+  const std::size_t index = shard_of(image.client);
+  auto& shard = clients_[index];
+  std::lock_guard lock(shard.mutex);
+  client_entry& entry = shard.entries[image.client];
+  entry.seq = image.seq;
+  entry.kind = image.kind;
+  entry.last_seen = seconds_since_start(now);
+  // A private copy: nothing appends to it, so any shard's mutex guards it.
+  entry.reply = value_buffer::copy_of(image.reply);
+  entry.reply_length = image.reply.size();
+  entry.reply_shard = static_cast<std::uint8_t>(index);
+}
+
 store_stats store::stats() const {
   store_stats s;
   for (std::size_t i = 0; i < shard_count; ++i) {

@@ -10,27 +10,37 @@
 // route handlers from all of them at once. The handlers share nothing but the store, which is sharded
 // under mutexes held only for the map operation (see kv/store.hpp); no lock is held across a co_await.
 // The expiry timer runs on the server's context 0 and takes the same shard locks.
+//
+// Durability (server_options::durability, kv/durable.hpp): the constructor recovers the store from the
+// data directory before anything is served; writes are then async handlers that await the log.
 #pragma once
 
 #include "mrkv/http/router.hpp"
 #include "mrkv/http/server.hpp"
 #include "mrkv/kv/store.hpp"
+#include "mrkv/kv/write_ahead_log.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 namespace mrkv::kv {
 
-// The four routes over `data`, which must outlive the router.
-http::router make_routes(store& data);
+class durable_log;
+
+// The four routes over `data`, which must outlive the router. With `durable`, writes go through its log
+// and are answered once durable (503 when they cannot be).
+http::router make_routes(store& data, durable_log* durable = nullptr);
 
 struct server_options {
   http::server_config http;
   store_options store;
   // How often idle clients are expired; zero picks a quarter of the TTL, between 1 s and 60 s.
   std::chrono::milliseconds sweep_interval{0};
+  // Set: keys and the duplicate table are recovered from and logged to durability->dir (issue 12).
+  std::optional<wal_options> durability;
 };
 
 class server {
@@ -47,6 +57,7 @@ class server {
   void wait();
 
   kv::store& data() noexcept;
+  durable_log* durable() noexcept;  // null when memory-only
   const http::server& http() const noexcept;
 
  private:

@@ -42,6 +42,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mrkv::kv {
 
@@ -81,6 +83,18 @@ struct store_stats {
   std::size_t clients = 0;  // entries in the duplicate table
 };
 
+// One shard's state copied out for a snapshot (kv/durable.hpp) and loaded back at recovery.
+struct client_image {
+  std::string client;
+  std::uint64_t seq = 0;
+  write_kind kind = write_kind::put;
+  std::string reply;  // the cached append reply ("" for a put)
+};
+struct shard_image {
+  std::vector<std::pair<std::string, std::string>> values;
+  std::vector<client_image> clients;
+};
+
 class store {
  public:
   using clock = std::chrono::steady_clock;
@@ -103,6 +117,12 @@ class store {
   // Drops client entries idle for longer than the TTL at `now` (by at most two seconds more, as times
   // are kept in whole seconds); returns how many.
   std::size_t expire_idle_clients(clock::time_point now = clock::now());
+
+  // Snapshot hooks: copies key shard `shard` and client shard `shard` (each under its own lock), and
+  // loads entries into a store at recovery (before it serves; the client's idle time starts at `now`).
+  void copy_shard(std::size_t shard, shard_image& out) const;
+  void load_value(std::string key, std::string_view value);
+  void load_client(const client_image& entry, clock::time_point now = clock::now());
 
   // A snapshot summed shard by shard (not atomic across shards).
   store_stats stats() const;
