@@ -222,7 +222,7 @@ TEST_CASE("wal: concurrent writers share syncs (group commit) and all land in on
     const auto s = db.log->stats();
     CHECK(s.records == 400);
     MESSAGE("400 writes from 8 threads took " << s.fsyncs << " fsyncs");
-    CHECK(s.fsyncs <= 400 + 1);
+    CHECK(s.fsyncs < 400);  // some writes shared a sync
   }
   opened db(dir.path);
   CHECK(db.items() == applied);  // the log order is the apply order
@@ -300,7 +300,7 @@ TEST_CASE("wal: a snapshot compacts the log; recovery is the snapshot plus the r
   {
     opened db(dir.path, fsync_policy::always, 1 << 30, 4096);
     for (const auto& c : numbered(1, 300)) REQUIRE(db.write(c));
-    CHECK(files_named(dir.path, "wal-", ".log").size() > 2);  // rotated past 4 KiB
+    CHECK(files_named(dir.path, "wal-", ".log").size() >= 2);  // rotated past 4 KiB
     db.log->snapshot_now();
     CHECK(db.log->stats().snapshots == 1);
     for (const auto& c : numbered(301, 310)) REQUIRE(db.write(c));
