@@ -15,7 +15,7 @@ namespace po = boost::program_options;
 
 int run_kvserver(const args& words) {
   mode_info mode{"kvserver", "mrkv kvserver [options]",
-                 "Serves a linearizable in-memory key/value map over HTTP/JSON: POST /v1/get {\"key\"},\n"
+                 "Serves a linearizable key/value map over HTTP/JSON (in memory; durable with --data-dir): POST /v1/get {\"key\"},\n"
                  "/v1/put and /v1/append {\"key\", \"value\", \"client\", \"seq\"}, GET /v1/stats. A write\n"
                  "repeating its client's latest seq is answered from the duplicate table without running again.\n"
                  "Stops on SIGINT or SIGTERM after in-flight requests finish."};
