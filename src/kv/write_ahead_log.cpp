@@ -446,7 +446,8 @@ struct write_ahead_log::impl {
       }
       for (auto& w : batch) w->apply();
       after_append();
-      if (buffer.capacity() > (std::size_t{4} << 20)) buffer = std::string();
+      // A batch that carried a large value lets its bytes go (move-assigning an empty string would not).
+      if (buffer.capacity() > (std::size_t{4} << 20)) std::string().swap(buffer);
     }
   }
 

@@ -295,7 +295,7 @@ TEST_CASE("wal: a flipped bit in any field of a record that is not last stops th
   }
 }
 
-TEST_CASE("wal: a snapshot compacts the log; recovery is the snapshot plus the records after it") {
+TEST_CASE("wal: a snapshot compacts the log, and recovery is the snapshot plus the records after it") {
   temp_dir dir;
   {
     opened db(dir.path, fsync_policy::always, 1 << 30, 4096);
