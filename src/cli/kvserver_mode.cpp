@@ -2,11 +2,14 @@
 #include "mrkv/cli/options.hpp"
 #include "mrkv/common/log.hpp"
 #include "mrkv/common/malloc_policy.hpp"
+#include "mrkv/kv/durable.hpp"
 #include "mrkv/kv/server.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
 
+#include <atomic>
 #include <cstdio>
+#include <memory>
 #include <optional>
 
 namespace mrkv::cli {
@@ -63,7 +66,17 @@ int run_kvserver(const args& words) {
     wal.dir = data_dir;
     wal.fsync = policy;
     wal.snapshot_after = snapshot_after;
-    options.durability = wal;
+    // The log exists once the server has made its write path; /metrics asks it from then on.
+    auto log = std::make_shared<std::atomic<kv::write_ahead_log*>>(nullptr);
+    options.make_write_path = [wal, log](kv::store& data) {
+      auto path = std::make_unique<kv::durable_write_path>(data, wal);
+      log->store(&path->wal());
+      return std::unique_ptr<kv::write_path>(std::move(path));
+    };
+    options.http.extra_metrics = [log](const std::string& mode) {
+      auto* wal = log->load();
+      return wal ? wal->render_metrics(mode) : std::string();
+    };
   } else {
     log::info("kvserver", "memory only (no --data-dir): keys and the duplicate table are lost when the server stops");
   }

@@ -1,5 +1,6 @@
 #include "mrkv/kv/durable.hpp"
 
+#include "mrkv/http/reply.hpp"
 #include "mrkv/kv/log_format.hpp"
 
 #include <boost/asio/associated_executor.hpp>
@@ -14,41 +15,53 @@ namespace mrkv::kv {
 
 namespace asio = boost::asio;
 
-std::string encode_write(write_kind kind, std::string_view key, std::string_view value,
-                         std::optional<std::string_view> client, std::uint64_t seq) {
+std::string encode_command(const write_command& c) {
   std::string out;
-  out.reserve(1 + 8 + 2 + (client ? client->size() : 0) + 4 + key.size() + value.size());
-  out.push_back(kind == write_kind::put ? '\x01' : '\x02');
-  disk::put_u64(out, client ? seq : 0);
-  disk::put_u16(out, static_cast<std::uint16_t>(client ? client->size() : 0));
-  if (client) out.append(*client);
-  disk::put_u32(out, static_cast<std::uint32_t>(key.size()));
-  out.append(key);
-  out.append(value);
+  out.reserve(1 + 1 + 8 + 8 + 4 + 2 + c.client.size() + 4 + c.key.size() + c.value.size());
+  out.push_back(static_cast<char>(c.kind));
+  out.push_back(static_cast<char>((c.expected_version ? 1 : 0) | (c.lease_ms ? 2 : 0)));
+  disk::put_u64(out, c.seq);
+  disk::put_u64(out, c.expected_version.value_or(0));
+  disk::put_u32(out, c.lease_ms.value_or(0));
+  disk::put_u16(out, static_cast<std::uint16_t>(c.client.size()));
+  out.append(c.client);
+  disk::put_u32(out, static_cast<std::uint32_t>(c.key.size()));
+  out.append(c.key);
+  out.append(c.value);
   return out;
 }
 
-write_result execute_write(store& data, std::string_view command) {
-  disk::reader r(command);
+write_command decode_command(std::string_view bytes) {
+  disk::reader r(bytes);
+  write_command c;
   const auto kind = r.u8();
-  const auto seq = r.u64();
-  const auto client = r.bytes(r.u16());
+  const auto flags = r.u8();
+  c.seq = r.u64();
+  const auto expected = r.u64();
+  const auto lease = r.u32();
+  c.client = std::string(r.bytes(r.u16()));
   const auto key = r.bytes(r.u32());
-  if (r.failed() || (kind != 1 && kind != 2) || client.empty() != (seq == 0))
+  if (r.failed() || kind > static_cast<std::uint8_t>(write_kind::expire) || flags > 3)
     throw std::runtime_error("a log record that is not a write command");
-  const std::string_view value = command.substr(1 + 8 + 2 + client.size() + 4 + key.size());
-  std::optional<request_id> id;
-  if (!client.empty()) id = request_id{client, seq};
-  return kind == 1 ? data.put(std::string(key), std::string(value), id)
-                   : data.append(std::string(key), std::string(value), id);
+  c.kind = static_cast<write_kind>(kind);
+  if (flags & 1) c.expected_version = expected;
+  if (flags & 2) c.lease_ms = lease;
+  c.key = std::string(key);
+  c.value = std::string(bytes.substr(1 + 1 + 8 + 8 + 4 + 2 + c.client.size() + 4 + key.size()));
+  return c;
 }
 
 namespace {
 
 struct outcome {
   write_result result;
-  std::string error;  // set: not durable
+  std::string error;  // set: not durable (or not executable)
+  unsigned status = 0;
 };
+
+write_result execute_record(store& data, std::string_view record) {
+  return data.execute(decode_command(record), store::clock::now());
+}
 
 template <class Handler>
 class awaited_write final : public pending_write {
@@ -59,13 +72,14 @@ class awaited_write final : public pending_write {
   void apply() noexcept override {
     outcome o;
     try {
-      o.result = execute_write(data_, record());
+      o.result = execute_record(data_, record());
     } catch (const std::exception& e) {
       o.error = e.what();
+      o.status = 500;
     }
     complete(std::move(o));
   }
-  void fail(const std::string& why) noexcept override { complete(outcome{{}, why}); }
+  void fail(const std::string& why) noexcept override { complete(outcome{{}, why, 503}); }
 
  private:
   void complete(outcome o) noexcept {
@@ -77,27 +91,53 @@ class awaited_write final : public pending_write {
   Handler handler_;
 };
 
+struct owned_key {
+  std::string key, value;
+  std::uint64_t version = 0;
+  std::uint32_t lease_ms = 0;
+};
+struct owned_client {
+  std::string client, reply;
+  std::uint64_t seq = 0, version = 0;
+  write_kind kind = write_kind::put;
+  bool version_mismatch = false;
+};
+
+// Copied under the log's mutex (no write executes meanwhile), so all shards are at one point of the
+// log; written out by the snapshot thread.
 class store_cut final : public snapshot_cut {
  public:
   explicit store_cut(const store& data) {
-    for (std::size_t i = 0; i < store::shard_count; ++i) data.copy_shard(i, image_);
+    for (std::size_t i = 0; i < store::shard_count; ++i) {
+      data.visit_keys(i, [&](const key_record& k) {
+        keys_.push_back(owned_key{std::string(k.key), std::string(k.value), k.version, k.lease_ms});
+      });
+      data.visit_clients(i, [&](const client_record& c) {
+        clients_.push_back(owned_client{std::string(c.client), std::string(c.reply), c.seq, c.version, c.kind,
+                                        c.version_mismatch});
+      });
+    }
   }
   void write(const std::function<void(std::string_view)>& emit) override {
     std::string entry;
-    for (auto& [key, value] : image_.values) {
+    for (auto& k : keys_) {
       entry.clear();
       entry.push_back('\x01');
-      disk::put_u32(entry, static_cast<std::uint32_t>(key.size()));
-      entry.append(key);
-      entry.append(value);
+      disk::put_u64(entry, k.version);
+      disk::put_u32(entry, k.lease_ms);
+      disk::put_u32(entry, static_cast<std::uint32_t>(k.key.size()));
+      entry.append(k.key);
+      entry.append(k.value);
       emit(entry);
-      std::string().swap(value);
+      std::string().swap(k.value);
     }
-    for (const auto& c : image_.clients) {
+    for (const auto& c : clients_) {
       entry.clear();
       entry.push_back('\x02');
-      entry.push_back(c.kind == write_kind::put ? '\x01' : '\x02');
+      entry.push_back(static_cast<char>(c.kind));
+      entry.push_back(c.version_mismatch ? '\x01' : '\x00');
       disk::put_u64(entry, c.seq);
+      disk::put_u64(entry, c.version);
       disk::put_u16(entry, static_cast<std::uint16_t>(c.client.size()));
       entry.append(c.client);
       entry.append(c.reply);
@@ -106,27 +146,36 @@ class store_cut final : public snapshot_cut {
   }
 
  private:
-  shard_image image_;
+  std::vector<owned_key> keys_;
+  std::vector<owned_client> clients_;
 };
 
 void load_entry(store& data, std::string_view entry) {
   disk::reader r(entry);
   const auto type = r.u8();
+  const auto now = store::clock::now();
   if (type == 1) {
-    const auto key = r.bytes(r.u32());
+    key_record k;
+    k.version = r.u64();
+    k.lease_ms = r.u32();
+    k.key = r.bytes(r.u32());
     if (r.failed()) throw std::runtime_error("a damaged key entry in the snapshot");
-    data.load_value(std::string(key), entry.substr(1 + 4 + key.size()));
+    k.value = entry.substr(1 + 8 + 4 + 4 + k.key.size());
+    data.load(k, now);
     return;
   }
   if (type == 2) {
-    client_image image;
+    client_record c;
     const auto kind = r.u8();
-    image.seq = r.u64();
-    image.client = std::string(r.bytes(r.u16()));
-    if (r.failed() || (kind != 1 && kind != 2)) throw std::runtime_error("a damaged client entry in the snapshot");
-    image.kind = kind == 1 ? write_kind::put : write_kind::append;
-    image.reply = std::string(entry.substr(1 + 1 + 8 + 2 + image.client.size()));
-    data.load_client(image);
+    c.version_mismatch = r.u8() != 0;
+    c.seq = r.u64();
+    c.version = r.u64();
+    c.client = r.bytes(r.u16());
+    if (r.failed() || kind > static_cast<std::uint8_t>(write_kind::expire))
+      throw std::runtime_error("a damaged client entry in the snapshot");
+    c.kind = static_cast<write_kind>(kind);
+    c.reply = entry.substr(1 + 1 + 1 + 8 + 8 + 2 + c.client.size());
+    data.load(c, now);
     return;
   }
   throw std::runtime_error("an unknown entry type in the snapshot");
@@ -134,29 +183,33 @@ void load_entry(store& data, std::string_view entry) {
 
 }  // namespace
 
-durable_log::durable_log(store& data, wal_options options) : data_(data) {
+durable_write_path::durable_write_path(store& data, wal_options options) : data_(data) {
   wal_recovery recovery;
   recovery.load_entry = [&data](std::string_view entry) { load_entry(data, entry); };
-  recovery.replay = [&data](std::string_view command) { execute_write(data, command); };
+  recovery.replay = [&data](std::string_view command) {
+    try {
+      execute_record(data, command);
+    } catch (const std::invalid_argument&) {
+      // It was refused the same way when it was first executed, and changed nothing then either.
+    }
+  };
   wal_ = std::make_unique<write_ahead_log>(std::move(options), recovery,
                                            [&data] { return std::make_unique<store_cut>(data); });
 }
 
-durable_log::~durable_log() = default;
+durable_write_path::~durable_write_path() = default;
 
-asio::awaitable<write_result> durable_log::write(write_kind kind, std::string key, std::string value,
-                                                 std::optional<std::string> client, std::uint64_t seq) {
-  std::string record = encode_write(kind, key, value, client ? std::optional<std::string_view>(*client) : std::nullopt, seq);
-  key.clear();
-  value.clear();
-  value.shrink_to_fit();
+asio::awaitable<write_result> durable_write_path::execute(write_command command) {
+  std::string record = encode_command(command);
+  command = write_command();  // the record holds the bytes now; a 10 MiB value is not kept twice
   outcome o = co_await asio::async_initiate<decltype(asio::use_awaitable), void(outcome)>(
       [this, &record](auto handler) {
         using handler_type = std::decay_t<decltype(handler)>;
         wal_->submit(std::make_unique<awaited_write<handler_type>>(std::move(record), data_, std::move(handler)));
       },
       asio::use_awaitable);
-  if (!o.error.empty()) throw not_durable(o.error);
+  if (o.status == 503) throw http::request_error(503, o.error + "; nothing was changed");
+  if (!o.error.empty()) throw std::runtime_error(o.error);
   co_return o.result;
 }
 

@@ -32,7 +32,7 @@ TEST_CASE("kvserver process: announces its address, serves the protocol, exits 0
     auto put = test::run_until_done(context, client.post("/v1/put", {{"key", "a"}, {"value", "b"}}, 5s));
     CHECK(put.ok());
     auto get = test::run_until_done(context, client.post("/v1/get", {{"key", "a"}}, 5s));
-    CHECK(get.body == nlohmann::json{{"value", "b"}});
+    CHECK(get.body == nlohmann::json{{"value", "b"}, {"version", 1}});
     auto health = test::run_until_done(context, client.get("/healthz", 5s));
     CHECK(health.body.at("mode") == "kvserver");
     CHECK(server.stop(SIGTERM) == 0);

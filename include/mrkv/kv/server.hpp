@@ -1,46 +1,53 @@
 // This file contains the kvserver: the store of kv/store.hpp behind the routes of kv/protocol.hpp on the
-// shared HTTP server, plus the timer that expires idle clients from the duplicate table.
+// shared HTTP server, plus the timers that expire idle clients from the duplicate table and keys whose
+// lease ran out.
 //
-// Routes: POST /v1/get, /v1/put, /v1/append (see kv/protocol.hpp), and GET /v1/stats ->
-// {"keys": N, "bytes": N, "clients": N} (bytes of keys and values held; entries in the duplicate table).
-// A write whose seq is lower than its client's latest gets 409 {"error": ...} and changes nothing; so does
-// a repeat of the latest seq with the other operation (a put's seq reused for an append, or back).
+// Routes: POST /v1/get, /v1/put, /v1/append, /v1/delete, /v1/list (see kv/protocol.hpp), and GET
+// /v1/stats -> {"keys": N, "bytes": N, "clients": N} (bytes of keys and values held; entries in the
+// duplicate table). A write whose seq is lower than its client's latest gets 409 {"error": ...} and
+// changes nothing; so does a repeat of the latest seq with another operation (a put's seq reused for an
+// append, or back). A write whose version condition fails gets 412 {"error": "version mismatch",
+// "version": CURRENT}.
+//
+// Writes (put, append, delete, and lease expiries) go through the server's write_path
+// (kv/write_path.hpp), as async routes; reads (get, list, stats) are synchronous and read the store.
 //
 // Thread model: the HTTP server runs `threads` io_contexts, one thread each, and calls the (synchronous)
 // route handlers from all of them at once. The handlers share nothing but the store, which is sharded
 // under mutexes held only for the map operation (see kv/store.hpp); no lock is held across a co_await.
 // The expiry timer runs on the server's context 0 and takes the same shard locks.
-//
-// Durability (server_options::durability, kv/durable.hpp): the constructor recovers the store from the
-// data directory before anything is served; writes are then async handlers that await the log.
 #pragma once
 
 #include "mrkv/http/router.hpp"
 #include "mrkv/http/server.hpp"
 #include "mrkv/kv/store.hpp"
-#include "mrkv/kv/write_ahead_log.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
-#include <optional>
 
 namespace mrkv::kv {
 
-class durable_log;
+class write_path;  // kv/write_path.hpp
+// How a server makes its write path over its store (called once, before the server starts).
+using write_path_factory = std::function<std::unique_ptr<write_path>(store&)>;
 
-// The four routes over `data`, which must outlive the router. With `durable`, writes go through its log
-// and are answered once durable (503 when they cannot be).
-http::router make_routes(store& data, durable_log* durable = nullptr);
+// The routes over `data` with writes through `writes`; both must outlive the router.
+http::router make_routes(store& data, write_path& writes);
+// The same with a memory-only write path that the router owns.
+http::router make_routes(store& data);
 
 struct server_options {
   http::server_config http;
   store_options store;
   // How often idle clients are expired; zero picks a quarter of the TTL, between 1 s and 60 s.
   std::chrono::milliseconds sweep_interval{0};
-  // Set: keys and the duplicate table are recovered from and logged to durability->dir (issue 12).
-  std::optional<wal_options> durability;
+  // How often leases are checked for expiry: a key outlives its lease by up to about this much.
+  std::chrono::milliseconds lease_interval{25};
+  // Makes the write path over the server's store; empty: memory_write_path.
+  write_path_factory make_write_path;
 };
 
 class server {
@@ -57,7 +64,7 @@ class server {
   void wait();
 
   kv::store& data() noexcept;
-  durable_log* durable() noexcept;  // null when memory-only
+  kv::write_path& writes() noexcept;
   const http::server& http() const noexcept;
 
  private:
