@@ -219,7 +219,7 @@ list_request parse_list_request(std::string_view body) {
   auto object = http::parse_json_object(body);
   http::reject_unknown_fields(object, {"prefix", "after", "limit"});
   if (auto prefix = http::optional_string(object, "prefix")) req.prefix = std::move(*prefix);
-  if (auto after = http::optional_string(object, "after")) req.after = std::move(*after);
+  req.after = http::optional_string(object, "after");
   if (auto limit = http::optional_integer(object, "limit", 1, static_cast<std::int64_t>(max_list_limit)))
     req.limit = static_cast<std::size_t>(*limit);
   return req;
@@ -354,11 +354,13 @@ std::string write_request_body(std::string_view key, const std::string_view* val
   return body;
 }
 
-std::string list_request_body(std::string_view prefix, std::string_view after, std::size_t limit) {
+std::string list_request_body(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit) {
   std::string body = "{\"prefix\":";
   append_json_string(body, prefix);
-  body += ",\"after\":";
-  append_json_string(body, after);
+  if (after) {
+    body += ",\"after\":";
+    append_json_string(body, *after);
+  }
   body += ",\"limit\":" + std::to_string(limit) + "}";
   return body;
 }

@@ -58,7 +58,7 @@ asio::awaitable<http::reply> handle_write(write_path& writes, write_kind kind, h
 
 http::reply handle_list(const store& data, const http::request& req) {
   auto r = parse_list_request(req.body());
-  auto page = data.list(r.prefix, r.after, r.limit);
+  auto page = data.list(r.prefix, r.after ? std::optional<std::string_view>(*r.after) : std::nullopt, r.limit);
   std::size_t size = 32;
   for (const auto& item : page.items) size += item.key.size() + item.value.size() + 48;
   std::string body;

@@ -305,7 +305,7 @@ std::optional<store::clock::time_point> store::next_lease_deadline() const {
   return earliest;
 }
 
-list_page store::list(std::string_view prefix, std::string_view after, std::size_t limit) const {
+list_page store::list(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit) const {
   list_page page;
   if (limit == 0) return page;
   // The smallest limit + 1 matches of each shard: the page's limit smallest overall are among them,
@@ -322,7 +322,7 @@ list_page store::list(std::string_view prefix, std::string_view after, std::size
     std::lock_guard lock(shard.mutex);
     for (const auto& node : shard.values) {
       std::string_view key = node.first;
-      if (key.substr(0, prefix.size()) != prefix || !unsigned_less(after, key)) continue;
+      if (key.substr(0, prefix.size()) != prefix || (after && !unsigned_less(*after, key))) continue;
       matches.push_back(&node);
     }
     if (matches.size() > keep) {

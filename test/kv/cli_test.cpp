@@ -126,7 +126,7 @@ TEST_CASE("kv CLI: bad usage exits 2") {
   CHECK(run_mrkv({"kv", "get"}).status == 2);
   CHECK(run_mrkv({"kv", "get", "a", "b"}).status == 2);
   CHECK(run_mrkv({"kv", "put", "a"}).status == 2);
-  CHECK(run_mrkv({"kv", "delete", "a"}).status == 2);
+  CHECK(run_mrkv({"kv", "remove", "a"}).status == 2);
   CHECK(run_mrkv({"kv", "--server", "ftp://x", "get", "a"}).status == 2);
   CHECK(run_mrkv({"kv", "--timeout", "-1", "get", "a"}).status == 2);
   CHECK(run_mrkv({"kv", "put", "k", "-"}, "\xff\xfe").status == 2);  // not UTF-8

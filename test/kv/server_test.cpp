@@ -113,7 +113,7 @@ TEST_CASE("routes: wrong shapes get 400 naming the field; wrong methods and path
   }
   CHECK(post(p, "/v1/put", "not json").status == 400);
   CHECK(post(p, "/v1/put", R"(["key","value"])").status == 400);
-  CHECK(post(p, "/v1/delete", R"({"key":"k"})").status == 404);
+  CHECK(post(p, "/v1/erase", R"({"key":"k"})").status == 404);
   CHECK(post(p, "/v1/stats", "{}").status == 405);
   CHECK(server.data().stats().keys == 0);  // nothing refused changed anything
 }

@@ -15,7 +15,7 @@
 //
 // `client` (1 to 64 characters) and `seq` (an integer >= 1) go together and are optional; so are
 // `version` (an integer >= 0: the version the key must have) and `lease_ms` (1 to 2^32-1, put only).
-// A list's members are all optional: prefix "", after "" (from the first key), limit 100 (1 to
+// A list's members are all optional: prefix "", after none (from the first key), limit 100 (1 to
 // 10,000). Any other member, a missing key or value, a wrong type, or a bad number is refused with
 // http::request_error(400) naming the field. Pure: no I/O.
 #pragma once
@@ -48,7 +48,7 @@ struct write_request {
 
 struct list_request {
   std::string prefix;
-  std::string after;
+  std::optional<std::string> after;  // nullopt: from the first key
   std::size_t limit = default_list_limit;
 };
 
@@ -81,6 +81,6 @@ std::string write_request_body(std::string_view key, std::string_view value, std
 std::string write_request_body(std::string_view key, const std::string_view* value, std::string_view client,
                                std::uint64_t seq, std::optional<std::uint64_t> version,
                                std::optional<std::uint32_t> lease_ms);
-std::string list_request_body(std::string_view prefix, std::string_view after, std::size_t limit);
+std::string list_request_body(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit);
 
 }  // namespace mrkv::kv

@@ -201,9 +201,9 @@ class store {
   // The earliest lease deadline, if any key has a lease (for a timer).
   std::optional<clock::time_point> next_lease_deadline() const;
 
-  // Up to `limit` keys that start with `prefix` and sort after `after` (bytes compared as unsigned),
-  // in byte order; see "Listing" above.
-  list_page list(std::string_view prefix, std::string_view after, std::size_t limit) const;
+  // Up to `limit` keys that start with `prefix` and sort after `after` (bytes compared as unsigned;
+  // nullopt: from the first key, "" included), in byte order; see "Listing" above.
+  list_page list(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit) const;
 
   // Drops client entries idle for longer than the TTL at `now` (by at most two seconds more, as times
   // are kept in whole seconds); returns how many.
