@@ -34,7 +34,9 @@ USER mrkv
 WORKDIR /work
 EXPOSE 7700 7800
 # mrkv handles SIGTERM itself (drains, exits 0), so `docker stop` returns at once as PID 1.
+# The kvserver's write-ahead log and snapshots (issue 12): a volume, so a recreated container keeps the keys.
+VOLUME ["/var/lib/mrkv"]
 ENTRYPOINT ["mrkv"]
-CMD ["kvserver", "--listen", "0.0.0.0:7800"]
+CMD ["kvserver", "--listen", "0.0.0.0:7800", "--data-dir", "/var/lib/mrkv"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=2s \
   CMD ["mrkv", "probe", "--timeout", "2", "http://127.0.0.1:7800/healthz"]

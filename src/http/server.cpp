@@ -442,7 +442,9 @@ server::server(server_config config, std::string mode, router routes) : impl_(st
   });
   impl* self = impl_.get();
   impl_->routes.add(verb::get, "/metrics", [self](const request&) {
-    return reply{200, self->counters->render(self->mode), "text/plain; version=0.0.4"};
+    auto text = self->counters->render(self->mode);
+    if (self->config.extra_metrics) text += self->config.extra_metrics(self->mode);
+    return reply{200, std::move(text), "text/plain; version=0.0.4"};
   });
   std::vector<std::string> names;
   for (const auto& r : impl_->routes.routes()) names.push_back(r.path);

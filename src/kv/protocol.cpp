@@ -122,35 +122,74 @@ void set_identity(write_request& req, std::optional<std::string> client, std::op
   }
 }
 
+bool read_number(std::string_view text, std::uint64_t min, std::uint64_t max, std::uint64_t& out) {
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || n < min || n > max) return false;
+  out = n;
+  return true;
+}
+
+constexpr std::uint64_t max_int64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+constexpr std::uint64_t max_lease = std::numeric_limits<std::uint32_t>::max();
+
 // nullopt for a body the scanner does not take; a body it takes but the protocol refuses throws the
-// general reader's 400 (set_identity).
-std::optional<write_request> read_plain_write(std::string_view body) {
-  std::optional<std::string_view> key, value, client, seq_text;
+// general reader's 400 (set_identity). `with_value`: a put or append (a delete has no value or lease).
+std::optional<write_request> read_plain_write(std::string_view body, bool with_value) {
+  std::optional<std::string_view> key, value, client, seq_text, version_text, lease_text;
   const bool plain = scan_flat_object(body, [&](std::string_view name, std::string_view text, bool is_string) {
-    std::optional<std::string_view>* slot = name == "key"      ? &key
-                                            : name == "value"  ? &value
-                                            : name == "client" ? &client
-                                            : name == "seq"    ? &seq_text
-                                                               : nullptr;
-    if (slot == nullptr || slot->has_value() || is_string != (slot != &seq_text)) return false;
+    std::optional<std::string_view>* slot = name == "key"                     ? &key
+                                            : name == "value" && with_value   ? &value
+                                            : name == "client"                ? &client
+                                            : name == "seq"                   ? &seq_text
+                                            : name == "version"               ? &version_text
+                                            : name == "lease_ms" && with_value ? &lease_text
+                                                                              : nullptr;
+    const bool numeric = slot == &seq_text || slot == &version_text || slot == &lease_text;
+    if (slot == nullptr || slot->has_value() || is_string == numeric) return false;
     *slot = text;
     return true;
   });
-  if (!plain || !key || !value) return std::nullopt;
+  if (!plain || !key || (with_value && !value)) return std::nullopt;
+  // Out of range: the general reader words that refusal.
   std::optional<std::uint64_t> seq;
+  std::uint64_t n = 0;
   if (seq_text) {
-    std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(seq_text->data(), seq_text->data() + seq_text->size(), n);
-    // Out of range: the general reader words that refusal.
-    if (ec != std::errc{} || end != seq_text->data() + seq_text->size() || n == 0 ||
-        n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      return std::nullopt;
+    if (!read_number(*seq_text, 1, max_int64, n)) return std::nullopt;
     seq = n;
   }
   write_request req;
+  if (version_text) {
+    if (!read_number(*version_text, 0, max_int64, n)) return std::nullopt;
+    req.version = n;
+  }
+  if (lease_text) {
+    if (!read_number(*lease_text, 1, max_lease, n)) return std::nullopt;
+    req.lease_ms = static_cast<std::uint32_t>(n);
+  }
   req.key = std::string(*key);
-  req.value = std::string(*value);
+  if (value) req.value = std::string(*value);
   set_identity(req, client ? std::optional<std::string>(*client) : std::nullopt, seq);
+  return req;
+}
+
+write_request read_general_write(std::string_view body, bool with_value) {
+  auto object = http::parse_json_object(body);
+  if (with_value)
+    http::reject_unknown_fields(object, {"key", "value", "client", "seq", "version", "lease_ms"});
+  else
+    http::reject_unknown_fields(object, {"key", "client", "seq", "version"});
+  write_request req;
+  req.key = take_string(object, "key");
+  if (with_value) req.value = take_string(object, "value");
+  auto client = http::optional_string(object, "client");
+  auto seq = http::optional_integer(object, "seq", 1, std::numeric_limits<std::int64_t>::max());
+  set_identity(req, std::move(client), seq ? std::optional<std::uint64_t>(*seq) : std::nullopt);
+  if (auto version = http::optional_integer(object, "version", 0, std::numeric_limits<std::int64_t>::max()))
+    req.version = static_cast<std::uint64_t>(*version);
+  if (with_value)
+    if (auto lease = http::optional_integer(object, "lease_ms", 1, static_cast<std::int64_t>(max_lease)))
+      req.lease_ms = static_cast<std::uint32_t>(*lease);
   return req;
 }
 
@@ -164,15 +203,25 @@ get_request parse_get_request(std::string_view body) {
 }
 
 write_request parse_write_request(std::string_view body) {
-  if (auto plain = read_plain_write(body)) return std::move(*plain);
+  if (auto plain = read_plain_write(body, true)) return std::move(*plain);
+  return read_general_write(body, true);
+}
+
+write_request parse_delete_request(std::string_view body) {
+  if (auto plain = read_plain_write(body, false)) return std::move(*plain);
+  return read_general_write(body, false);
+}
+
+list_request parse_list_request(std::string_view body) {
+  list_request req;
+  // An empty body lists from the start with the defaults.
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return req;
   auto object = http::parse_json_object(body);
-  http::reject_unknown_fields(object, {"key", "value", "client", "seq"});
-  write_request req;
-  req.key = take_string(object, "key");
-  req.value = take_string(object, "value");
-  auto client = http::optional_string(object, "client");
-  auto seq = http::optional_integer(object, "seq", 1, std::numeric_limits<std::int64_t>::max());
-  set_identity(req, std::move(client), seq ? std::optional<std::uint64_t>(*seq) : std::nullopt);
+  http::reject_unknown_fields(object, {"prefix", "after", "limit"});
+  if (auto prefix = http::optional_string(object, "prefix")) req.prefix = std::move(*prefix);
+  req.after = http::optional_string(object, "after");
+  if (auto limit = http::optional_integer(object, "limit", 1, static_cast<std::int64_t>(max_list_limit)))
+    req.limit = static_cast<std::size_t>(*limit);
   return req;
 }
 
@@ -242,6 +291,23 @@ std::string value_reply_body(std::string_view value) {
   return body;
 }
 
+std::string versioned_value_reply_body(std::string_view value, std::uint64_t version) {
+  std::string body;
+  body.reserve(value.size() + 40);
+  body += "{\"value\":";
+  append_json_string(body, value);
+  body += ",\"version\":";
+  body += std::to_string(version);
+  body += "}";
+  return body;
+}
+
+std::string version_reply_body(std::uint64_t version) { return "{\"version\":" + std::to_string(version) + "}"; }
+
+std::string version_mismatch_body(std::uint64_t version) {
+  return "{\"error\":\"version mismatch\",\"version\":" + std::to_string(version) + "}";
+}
+
 std::string get_request_body(std::string_view key) {
   std::string body = "{\"key\":";
   append_json_string(body, key);
@@ -263,6 +329,39 @@ std::string write_request_body(std::string_view key, std::string_view value, std
     body += ",\"seq\":" + std::to_string(seq);
   }
   body += "}";
+  return body;
+}
+
+std::string write_request_body(std::string_view key, const std::string_view* value, std::string_view client,
+                               std::uint64_t seq, std::optional<std::uint64_t> version,
+                               std::optional<std::uint32_t> lease_ms) {
+  std::string body;
+  body.reserve(key.size() + (value ? value->size() : 0) + client.size() + 96);
+  body += "{\"key\":";
+  append_json_string(body, key);
+  if (value) {
+    body += ",\"value\":";
+    append_json_string(body, *value);
+  }
+  if (!client.empty()) {
+    body += ",\"client\":";
+    append_json_string(body, client);
+    body += ",\"seq\":" + std::to_string(seq);
+  }
+  if (version) body += ",\"version\":" + std::to_string(*version);
+  if (lease_ms) body += ",\"lease_ms\":" + std::to_string(*lease_ms);
+  body += "}";
+  return body;
+}
+
+std::string list_request_body(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit) {
+  std::string body = "{\"prefix\":";
+  append_json_string(body, prefix);
+  if (after) {
+    body += ",\"after\":";
+    append_json_string(body, *after);
+  }
+  body += ",\"limit\":" + std::to_string(limit) + "}";
   return body;
 }
 

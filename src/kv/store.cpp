@@ -2,6 +2,8 @@
 
 #include "mrkv/kv/value_buffer.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -26,13 +28,28 @@ std::size_t shard_of(std::string_view text) {
 
 struct client_entry {
   std::uint64_t seq = 0;  // 0: reserved for a write that has not completed (it threw)
+  // The reply to the latest write when it was an executed append to a non-empty value: the first
+  // reply_length bytes of the key's buffer as it was then. Empty otherwise.
+  value_buffer reply;
+  std::size_t reply_length = 0;
+  std::uint64_t version = 0;    // the version in the reply
   std::uint32_t last_seen = 0;  // seconds since the store started
   write_kind kind = write_kind::put;
   std::uint8_t reply_shard = 0;  // the key shard whose mutex guards reply's bytes
-  // The reply to the latest write when it was an append to a non-empty value: the first reply_length
-  // bytes of the key's buffer as it was then. Empty otherwise.
-  value_buffer reply;
-  std::size_t reply_length = 0;
+  bool mismatch = false;         // the reply was a version mismatch
+};
+
+// The version sits in what would be padding of the map node (a 48-byte node is a 64-byte malloc chunk
+// either way), so versions cost no memory per key.
+struct key_entry {
+  value_buffer value;
+  std::uint64_t version = 0;
+};
+
+struct lease_entry {
+  std::uint64_t version = 0;  // the key's version when the lease was set
+  std::uint32_t lease_ms = 0;
+  store::clock::time_point deadline;
 };
 
 // What a write lets go of, freed after its locks are released: a 10 MiB value is not free()d while
@@ -43,11 +60,21 @@ struct released {
   value_buffer old_reply;
 };
 
+using key_map = std::unordered_map<std::string, key_entry, string_hash, std::equal_to<>>;
+
+bool unsigned_less(std::string_view a, std::string_view b) {
+  // std::string_view compares chars, which are signed here: keys are ordered as unsigned bytes.
+  const std::size_t n = std::min(a.size(), b.size());
+  const int c = n == 0 ? 0 : std::memcmp(a.data(), b.data(), n);
+  return c != 0 ? c < 0 : a.size() < b.size();
+}
+
 }  // namespace
 
 struct alignas(64) store::key_shard {
   mutable std::mutex mutex;
-  std::unordered_map<std::string, value_buffer, string_hash, std::equal_to<>> values;
+  key_map values;
+  std::unordered_map<std::string, lease_entry, string_hash, std::equal_to<>> leases;
   std::size_t bytes = 0;
 };
 
@@ -75,24 +102,54 @@ std::string store::get(std::string_view key) const {
   auto& shard = keys_[shard_of(key)];
   std::lock_guard lock(shard.mutex);
   auto it = shard.values.find(key);
-  return it == shard.values.end() ? std::string() : std::string(it->second.view());
+  return it == shard.values.end() ? std::string() : std::string(it->second.value.view());
+}
+
+versioned_value store::read(std::string_view key) const {
+  auto& shard = keys_[shard_of(key)];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.values.find(key);
+  if (it == shard.values.end()) return {};
+  return versioned_value{std::string(it->second.value.view()), it->second.version};
 }
 
 write_result store::put(std::string key, std::string value, std::optional<request_id> id, clock::time_point now) {
-  return write(write_kind::put, std::move(key), std::move(value), id, now);
+  return wrap(write_kind::put, std::move(key), std::move(value), id, now);
 }
 
 write_result store::append(std::string key, std::string value, std::optional<request_id> id,
                            clock::time_point now) {
-  return write(write_kind::append, std::move(key), std::move(value), id, now);
+  return wrap(write_kind::append, std::move(key), std::move(value), id, now);
 }
 
-write_result store::write(write_kind kind, std::string key, std::string value, std::optional<request_id> id,
-                          clock::time_point now) {
-  if (!options_.deduplicate) id.reset();
+write_result store::wrap(write_kind kind, std::string key, std::string value, std::optional<request_id> id,
+                         clock::time_point now) {
   if (id && (id->client.empty() || id->seq == 0))
     throw std::invalid_argument("a request id needs a non-empty client and a seq of at least 1");
+  write_command command;
+  command.kind = kind;
+  command.key = std::move(key);
+  command.value = std::move(value);
+  if (id) {
+    command.client = std::string(id->client);
+    command.seq = id->seq;
+  }
+  return execute(std::move(command), now);
+}
 
+write_result store::execute(write_command command, clock::time_point now) {
+  const write_kind kind = command.kind;
+  if (!options_.deduplicate) command.client.clear();
+  const bool has_id = !command.client.empty();
+  if (has_id && command.seq == 0)
+    throw std::invalid_argument("a request id needs a non-empty client and a seq of at least 1");
+  if (kind == write_kind::expire && (has_id || !command.expected_version))
+    throw std::invalid_argument("an expiry names the version it expires and carries no request id");
+  if (command.lease_ms && (*command.lease_ms == 0 || kind != write_kind::put))
+    throw std::invalid_argument("a lease is at least 1 ms and set by a put");
+
+  std::string& key = command.key;
+  const std::string& value = command.value;
   write_result result;
   released garbage;  // declared before the locks, so destroyed after they are released
   const std::size_t key_index = shard_of(key);
@@ -102,48 +159,85 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
   value_buffer reply;
   std::size_t reply_length = 0;
 
+  // Sets, renews or drops the key's lease after a write that left it at `version`; under kshard.mutex.
+  auto set_lease = [&](std::uint64_t version) {
+    if (command.lease_ms && version > 0) {
+      auto deadline = now + std::chrono::milliseconds(*command.lease_ms);
+      auto [it, inserted] = kshard.leases.try_emplace(key);
+      it->second = lease_entry{version, *command.lease_ms, deadline};
+      if (inserted) leases_.fetch_add(1, std::memory_order_relaxed);
+    } else if (!kshard.leases.empty() && kshard.leases.erase(key) > 0) {
+      leases_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
+
   // Applies the write to the map; the caller holds kshard.mutex.
   auto apply = [&] {
     auto it = kshard.values.find(key);
-    if (kind == write_kind::put) {
-      if (it == kshard.values.end()) {
-        kshard.bytes += key.size() + fresh.size();
-        kshard.values.emplace(std::move(key), std::move(fresh));
-      } else {
-        kshard.bytes = kshard.bytes - it->second.size() + fresh.size();
-        garbage.old_value = std::exchange(it->second, std::move(fresh));
-      }
+    const std::uint64_t current = it == kshard.values.end() ? 0 : it->second.version;
+    if (command.expected_version && *command.expected_version != current) {
+      result.outcome = write_result::status::version_mismatch;
+      result.version = current;
       return;
     }
+    switch (kind) {
+      case write_kind::remove:
+      case write_kind::expire:
+        if (it != kshard.values.end()) {
+          kshard.bytes -= it->first.size() + it->second.value.size();
+          garbage.old_value = std::move(it->second.value);
+          kshard.values.erase(it);
+        }
+        set_lease(0);
+        result.version = 0;
+        return;
+      case write_kind::put:
+        result.version = current + 1;
+        set_lease(result.version);
+        if (it == kshard.values.end()) {
+          kshard.bytes += key.size() + fresh.size();
+          kshard.values.emplace(std::move(key), key_entry{std::move(fresh), result.version});
+        } else {
+          kshard.bytes = kshard.bytes - it->second.value.size() + fresh.size();
+          garbage.old_value = std::exchange(it->second.value, std::move(fresh));
+          it->second.version = result.version;
+        }
+        return;
+      case write_kind::append:
+        break;
+    }
+    result.version = current + 1;
+    set_lease(result.version);
     if (it == kshard.values.end()) {
       kshard.bytes += key.size();
-      it = kshard.values.emplace(std::move(key), value_buffer()).first;
+      it = kshard.values.emplace(std::move(key), key_entry{}).first;
     }
-    value_buffer& current = it->second;
-    result.old_value = current.view();
-    if (id && !result.old_value.empty()) {
+    key_entry& entry = it->second;
+    entry.version = result.version;
+    result.old_value = entry.value.view();
+    if (has_id && !result.old_value.empty()) {
       // The block as it is now: appends only extend its value, so its first old_value.size() bytes stay
       // the reply for good, even when the append below moves the value to a bigger buffer.
-      reply = current;
+      reply = entry.value;
       reply_length = result.old_value.size();
     }
-    garbage.outgrown = current.append(value);
+    garbage.outgrown = entry.value.append(value);
     kshard.bytes += value.size();
   };
 
-  if (!id) {
+  if (!has_id) {
     std::lock_guard key_lock(kshard.mutex);
     apply();
     return result;
   }
 
-  auto& cshard = clients_[shard_of(id->client)];
+  auto& cshard = clients_[shard_of(command.client)];
   const std::uint32_t seen = seconds_since_start(now);
   std::lock_guard client_lock(cshard.mutex);
-  auto [entry_it, inserted] = cshard.entries.try_emplace(std::string(id->client));
+  auto [entry_it, inserted] = cshard.entries.try_emplace(command.client);
   client_entry& entry = entry_it->second;
-  if (!inserted && id->seq <= entry.seq) {
-    if (id->seq < entry.seq) {
+  if (!inserted && command.seq <= entry.seq) {
+    if (command.seq < entry.seq) {
       result.outcome = write_result::status::stale;
       result.latest_seq = entry.seq;
       return result;
@@ -152,6 +246,11 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
     if (entry.kind != kind) {
       result.outcome = write_result::status::conflict;
       result.latest_seq = entry.seq;
+      return result;
+    }
+    result.version = entry.version;
+    if (entry.mismatch) {
+      result.outcome = write_result::status::version_mismatch;
       return result;
     }
     result.outcome = write_result::status::replayed;
@@ -168,10 +267,150 @@ write_result store::write(write_kind kind, std::string key, std::string value, s
   garbage.old_reply = std::exchange(entry.reply, std::move(reply));
   entry.reply_length = reply_length;
   entry.reply_shard = static_cast<std::uint8_t>(key_index);
-  entry.seq = id->seq;
+  entry.seq = command.seq;
   entry.last_seen = seen;
   entry.kind = kind;
+  entry.version = result.version;
+  entry.mismatch = result.outcome == write_result::status::version_mismatch;
   return result;
+}
+
+std::vector<write_command> store::due_leases(clock::time_point now) const {
+  std::vector<write_command> due;
+  if (leases_.load(std::memory_order_relaxed) == 0) return due;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    auto& shard = keys_[i];
+    std::lock_guard lock(shard.mutex);
+    for (const auto& [key, lease] : shard.leases) {
+      if (lease.deadline > now) continue;
+      write_command expiry;
+      expiry.kind = write_kind::expire;
+      expiry.key = key;
+      expiry.expected_version = lease.version;
+      due.push_back(std::move(expiry));
+    }
+  }
+  return due;
+}
+
+std::optional<store::clock::time_point> store::next_lease_deadline() const {
+  std::optional<clock::time_point> earliest;
+  if (leases_.load(std::memory_order_relaxed) == 0) return earliest;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    auto& shard = keys_[i];
+    std::lock_guard lock(shard.mutex);
+    for (const auto& entry : shard.leases)
+      if (!earliest || entry.second.deadline < *earliest) earliest = entry.second.deadline;
+  }
+  return earliest;
+}
+
+list_page store::list(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit) const {
+  list_page page;
+  if (limit == 0) return page;
+  // The smallest limit + 1 matches of each shard: the page's limit smallest overall are among them,
+  // and one more says whether anything follows.
+  const std::size_t keep = limit + 1;
+  auto before = [](const key_map::value_type* a, const key_map::value_type* b) {
+    return unsigned_less(a->first, b->first);
+  };
+  std::vector<list_item> candidates;
+  std::vector<const key_map::value_type*> matches;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    auto& shard = keys_[i];
+    matches.clear();
+    std::lock_guard lock(shard.mutex);
+    for (const auto& node : shard.values) {
+      std::string_view key = node.first;
+      if (key.substr(0, prefix.size()) != prefix || (after && !unsigned_less(*after, key))) continue;
+      matches.push_back(&node);
+    }
+    if (matches.size() > keep) {
+      std::nth_element(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(keep) - 1, matches.end(), before);
+      matches.resize(keep);
+    }
+    for (const auto* node : matches)
+      candidates.push_back(list_item{node->first, std::string(node->second.value.view()), node->second.version});
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const list_item& a, const list_item& b) { return unsigned_less(a.key, b.key); });
+  if (candidates.size() > limit) {
+    page.more = true;
+    candidates.resize(limit);
+  }
+  page.items = std::move(candidates);
+  return page;
+}
+
+void store::visit_keys(std::size_t shard_index, const std::function<void(const key_record&)>& visit) const {
+  auto& shard = keys_.get()[shard_index];
+  std::lock_guard lock(shard.mutex);
+  for (const auto& [key, entry] : shard.values) {
+    key_record record{key, entry.value.view(), entry.version, 0};
+    if (!shard.leases.empty())
+      if (auto lease = shard.leases.find(key); lease != shard.leases.end() && lease->second.version == entry.version)
+        record.lease_ms = lease->second.lease_ms;
+    visit(record);
+  }
+}
+
+void store::visit_clients(std::size_t shard_index, const std::function<void(const client_record&)>& visit) const {
+  auto& shard = clients_.get()[shard_index];
+  std::lock_guard lock(shard.mutex);
+  for (const auto& [client, entry] : shard.entries) {
+    if (entry.seq == 0) continue;
+    client_record record{client, entry.seq, entry.kind, entry.mismatch, entry.version, {}};
+    if (entry.reply_length > 0) {
+      std::lock_guard key_lock(keys_[entry.reply_shard].mutex);
+      record.reply = entry.reply.view().substr(0, entry.reply_length);
+      visit(record);
+    } else {
+      visit(record);
+    }
+  }
+}
+
+void store::load(const key_record& record, clock::time_point now) {
+  if (record.version == 0) throw std::invalid_argument("a stored key has a version of at least 1");
+  released garbage;
+  value_buffer fresh = value_buffer::copy_of(record.value);
+  auto& shard = keys_[shard_of(record.key)];
+  std::lock_guard lock(shard.mutex);
+  auto [it, inserted] = shard.values.try_emplace(std::string(record.key));
+  if (!inserted) shard.bytes -= it->first.size() + it->second.value.size();
+  shard.bytes += it->first.size() + fresh.size();
+  garbage.old_value = std::exchange(it->second.value, std::move(fresh));
+  it->second.version = record.version;
+  if (record.lease_ms > 0) {
+    auto [lease, added] = shard.leases.try_emplace(std::string(record.key));
+    lease->second = lease_entry{record.version, record.lease_ms, now + std::chrono::milliseconds(record.lease_ms)};
+    if (added) leases_.fetch_add(1, std::memory_order_relaxed);
+  } else if (auto lease = shard.leases.find(record.key); lease != shard.leases.end()) {
+    shard.leases.erase(lease);
+    leases_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void store::load(const client_record& record, clock::time_point now) {
+  if (record.client.empty() || record.seq == 0)
+    throw std::invalid_argument("a client entry needs a non-empty client and a seq of at least 1");
+  released garbage;
+  // The reply gets a block of its own, in key shard 0's care (any shard's mutex will do: no key holds it).
+  value_buffer reply = value_buffer::copy_of(record.reply);
+  auto& shard = clients_[shard_of(record.client)];
+  std::lock_guard lock(shard.mutex);
+  client_entry& entry = shard.entries[std::string(record.client)];
+  {
+    std::lock_guard key_lock(keys_[0].mutex);
+    garbage.old_reply = std::exchange(entry.reply, std::move(reply));
+  }
+  entry.reply_length = record.reply.size();
+  entry.reply_shard = 0;
+  entry.seq = record.seq;
+  entry.kind = record.kind;
+  entry.mismatch = record.version_mismatch;
+  entry.version = record.version;
+  entry.last_seen = seconds_since_start(now);
 }
 
 std::size_t store::expire_idle_clients(clock::time_point now) {

@@ -167,48 +167,74 @@ class kv_model {
              ", clients " + std::to_string(clients_.size()));
       return;
     }
-    if (path != "/v1/get" && path != "/v1/put" && path != "/v1/append") return;
+    if (path != "/v1/get" && path != "/v1/put" && path != "/v1/append" && path != "/v1/delete") return;
     const auto body = nlohmann::json::parse(req.body(), nullptr, false);
     const std::string key = body.at("key").get<std::string>();
     if (path == "/v1/get") {
       if (status != 200) fail("a get answered " + std::to_string(status));
       if (answer.at("value") != lookup(key)) fail("get returned another value than was written");
+      if (answer.at("version") != version_of(key)) fail("get returned another version than the model's");
       return;
     }
-    const bool append = path == "/v1/append";
-    const std::string value = body.at("value").get<std::string>();
+    const int kind = path == "/v1/put" ? 0 : path == "/v1/append" ? 1 : 2;
+    const bool append = kind == 1;
+    const std::string value = kind == 2 ? std::string() : body.at("value").get<std::string>();
     std::optional<std::string> client;
     std::uint64_t seq = 0;
     if (body.contains("client") && !body["client"].is_null()) {
       client = body["client"].get<std::string>();
       seq = body.at("seq").get<std::uint64_t>();
     }
+    std::optional<std::uint64_t> expected;
+    if (body.contains("version") && !body["version"].is_null()) expected = body["version"].get<std::uint64_t>();
     // What the store must do with this write.
     auto entry = client ? clients_.find(*client) : clients_.end();
-    if (entry != clients_.end() && (seq < entry->second.seq || (seq == entry->second.seq && entry->second.append != append))) {
+    if (entry != clients_.end() && (seq < entry->second.seq || (seq == entry->second.seq && entry->second.kind != kind))) {
       if (status != 409) fail("a stale or conflicting write answered " + std::to_string(status) + ", not 409");
       return;
     }
-    if (status != 200) fail("a write answered " + std::to_string(status));
-    std::string reply;
+    client_entry reply;
     if (entry != clients_.end() && seq == entry->second.seq) {
-      reply = entry->second.reply;  // a retry: not executed again
+      reply = entry->second;  // a retry: not executed again
     } else {
-      reply = append ? lookup(key) : "";
-      if (append) values_[key] += value;
-      else values_[key] = value;
-      if (client) clients_[*client] = client_entry{seq, append, reply};
+      reply = client_entry{seq, kind, append ? lookup(key) : "", 0, false};
+      const std::uint64_t current = version_of(key);
+      if (expected && *expected != current) {
+        reply.mismatch = true;
+        reply.version = current;
+      } else if (kind == 2) {
+        values_.erase(key);
+        versions_.erase(key);
+      } else {
+        if (append) values_[key] += value;
+        else values_[key] = value;
+        reply.version = ++versions_[key];
+      }
+      if (client) clients_[*client] = reply;
     }
-    if (append && answer.at("value") != reply) fail("append returned another old value than the model's");
-    if (!append && answer != nlohmann::json::object()) fail("put answered something else than {}");
+    if (reply.mismatch) {
+      if (status != 412 || answer.at("version") != reply.version) fail("a failed condition did not answer 412");
+      return;
+    }
+    if (status != 200) fail("a write answered " + std::to_string(status));
+    if (answer.at("version") != reply.version) fail("a write answered another version than the model's");
+    if (append && answer.at("value") != reply.reply) fail("append returned another old value than the model's");
+    if (!append && answer.size() != 1) fail("a put or delete answered something else than {\"version\": N}");
   }
 
  private:
   struct client_entry {
-    std::uint64_t seq;
-    bool append;
+    std::uint64_t seq = 0;
+    int kind = 0;  // put, append, delete
     std::string reply;
+    std::uint64_t version = 0;
+    bool mismatch = false;
   };
+  std::uint64_t version_of(const std::string& key) const {
+    auto it = versions_.find(key);
+    return it == versions_.end() ? 0 : it->second;
+  }
+  std::map<std::string, std::uint64_t> versions_;
   std::string lookup(const std::string& key) const {
     auto it = values_.find(key);
     return it == values_.end() ? std::string() : it->second;

@@ -32,7 +32,7 @@ TEST_CASE("kvserver process: announces its address, serves the protocol, exits 0
     auto put = test::run_until_done(context, client.post("/v1/put", {{"key", "a"}, {"value", "b"}}, 5s));
     CHECK(put.ok());
     auto get = test::run_until_done(context, client.post("/v1/get", {{"key", "a"}}, 5s));
-    CHECK(get.body == nlohmann::json{{"value", "b"}});
+    CHECK(get.body == nlohmann::json{{"value", "b"}, {"version", 1}});
     auto health = test::run_until_done(context, client.get("/healthz", 5s));
     CHECK(health.body.at("mode") == "kvserver");
     CHECK(server.stop(SIGTERM) == 0);
@@ -126,7 +126,7 @@ TEST_CASE("kv CLI: bad usage exits 2") {
   CHECK(run_mrkv({"kv", "get"}).status == 2);
   CHECK(run_mrkv({"kv", "get", "a", "b"}).status == 2);
   CHECK(run_mrkv({"kv", "put", "a"}).status == 2);
-  CHECK(run_mrkv({"kv", "delete", "a"}).status == 2);
+  CHECK(run_mrkv({"kv", "remove", "a"}).status == 2);
   CHECK(run_mrkv({"kv", "--server", "ftp://x", "get", "a"}).status == 2);
   CHECK(run_mrkv({"kv", "--timeout", "-1", "get", "a"}).status == 2);
   CHECK(run_mrkv({"kv", "put", "k", "-"}, "\xff\xfe").status == 2);  // not UTF-8

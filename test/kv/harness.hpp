@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -201,6 +204,14 @@ class server_process {
     if (std::find(extra_args.begin(), extra_args.end(), "--threads") == extra_args.end())
       argv.insert(argv.end(), {"--threads", "2"});
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    // MRKV_TEST_DATA_DIR=DIR runs every such server durable, on a fresh data dir under DIR (ctest runs
+    // the lab's memory tests once more that way).
+    if (const char* root = std::getenv("MRKV_TEST_DATA_DIR"); root != nullptr && *root != '\0') {
+      static std::atomic<int> made{0};
+      data_dir_ = std::string(root) + "/kv-" + std::to_string(getpid()) + "-" + std::to_string(made.fetch_add(1));
+      std::filesystem::remove_all(data_dir_);
+      argv.insert(argv.end(), {"--data-dir", data_dir_});
+    }
     child_ = spawn(argv, false, false);
     auto line = read_first_line(std::chrono::seconds(30));
     const std::string prefix = "mrkv kvserver listening on ";
@@ -215,7 +226,13 @@ class server_process {
     scheme_ = line.substr(prefix.size(), scheme_end - prefix.size());
     port_ = static_cast<std::uint16_t>(std::stoi(line.substr(scheme_end + 3 + address.size())));
   }
-  ~server_process() { stop(); }
+  ~server_process() {
+    stop();
+    if (!data_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(data_dir_, ec);
+    }
+  }
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
 
@@ -246,6 +263,7 @@ class server_process {
   }
 
  private:
+  std::string data_dir_;  // set when MRKV_TEST_DATA_DIR made it durable
   std::string read_first_line(std::chrono::milliseconds limit) {
     std::string line;
     auto deadline = std::chrono::steady_clock::now() + limit;

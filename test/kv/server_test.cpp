@@ -48,16 +48,16 @@ TEST_CASE("routes: put, get and append answer exactly as the protocol says") {
   auto p = server.port();
   auto missing = post(p, "/v1/get", R"({"key":"a"})");
   CHECK(missing.status == 200);
-  CHECK(missing.body == nlohmann::json{{"value", ""}});
+  CHECK(missing.body == nlohmann::json{{"value", ""}, {"version", 0}});
   auto put = post(p, "/v1/put", R"({"key":"a","value":"b"})");
   CHECK(put.status == 200);
-  CHECK(put.body == nlohmann::json::object());
-  CHECK(post(p, "/v1/get", R"({"key":"a"})").body == nlohmann::json{{"value", "b"}});
+  CHECK(put.body == nlohmann::json{{"version", 1}});
+  CHECK(post(p, "/v1/get", R"({"key":"a"})").body == nlohmann::json{{"value", "b"}, {"version", 1}});
   auto app = post(p, "/v1/append", R"({"key":"a","value":"c","client":"cl","seq":1})");
   CHECK(app.status == 200);
-  CHECK(app.body == nlohmann::json{{"value", "b"}});
-  CHECK(post(p, "/v1/append", R"({"key":"fresh","value":"x"})").body == nlohmann::json{{"value", ""}});
-  CHECK(post(p, "/v1/get", R"({"key":"a"})").body == nlohmann::json{{"value", "bc"}});
+  CHECK(app.body == nlohmann::json{{"value", "b"}, {"version", 2}});
+  CHECK(post(p, "/v1/append", R"({"key":"fresh","value":"x"})").body == nlohmann::json{{"value", ""}, {"version", 1}});
+  CHECK(post(p, "/v1/get", R"({"key":"a"})").body == nlohmann::json{{"value", "bc"}, {"version", 2}});
   // Unicode and escapes survive the trip.
   post(p, "/v1/put", R"({"key":"\u00e9\n","value":"\"\\\u0001\ud83d\ude00"})");
   CHECK(post(p, "/v1/get", R"({"key":"\u00e9\n"})").body.at("value") == "\"\\\x01\xf0\x9f\x98\x80");
@@ -68,11 +68,11 @@ TEST_CASE("routes: a repeated seq is answered from the table, an older one gets 
   auto p = server.port();
   post(p, "/v1/put", R"({"key":"k","value":"base"})");
   auto first = post(p, "/v1/append", R"({"key":"k","value":"+1","client":"c","seq":5})");
-  CHECK(first.body == nlohmann::json{{"value", "base"}});
+  CHECK(first.body == nlohmann::json{{"value", "base"}, {"version", 2}});
   post(p, "/v1/append", R"({"key":"k","value":"+x"})");
   auto again = post(p, "/v1/append", R"({"key":"k","value":"+1","client":"c","seq":5})");
   CHECK(again.status == 200);
-  CHECK(again.body == nlohmann::json{{"value", "base"}});
+  CHECK(again.body == nlohmann::json{{"value", "base"}, {"version", 2}});
   CHECK(post(p, "/v1/get", R"({"key":"k"})").body.at("value") == "base+1+x");
 
   auto stale = post(p, "/v1/put", R"({"key":"k","value":"lost","client":"c","seq":4})");
@@ -113,7 +113,7 @@ TEST_CASE("routes: wrong shapes get 400 naming the field; wrong methods and path
   }
   CHECK(post(p, "/v1/put", "not json").status == 400);
   CHECK(post(p, "/v1/put", R"(["key","value"])").status == 400);
-  CHECK(post(p, "/v1/delete", R"({"key":"k"})").status == 404);
+  CHECK(post(p, "/v1/erase", R"({"key":"k"})").status == 404);
   CHECK(post(p, "/v1/stats", "{}").status == 405);
   CHECK(server.data().stats().keys == 0);  // nothing refused changed anything
 }

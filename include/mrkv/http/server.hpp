@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,8 @@ struct server_config {
   std::string auth_token;  // when set, every non-public route needs "Authorization: Bearer <token>"
   std::string tls_cert_file;  // PEM certificate chain; with tls_key_file, the server speaks HTTPS only
   std::string tls_key_file;   // PEM private key
+  // More Prometheus lines for GET /metrics (the kvserver's write-ahead log), given the mode label.
+  std::function<std::string(const std::string& mode)> extra_metrics;
 };
 
 class server {

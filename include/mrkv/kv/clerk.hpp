@@ -14,6 +14,14 @@
 // full jitter, on a kept-alive connection that is reopened after a failure. The default deadline is
 // none: like the lab's clerk, it retries until it gets an answer.
 //
+// Versioned calls (issue 13): get_versioned returns value and version; put with write_options (an
+// expected version, a lease) and remove answer ok (with the new version), version_mismatch (with the
+// current version) or maybe_applied. With request ids (the default) a retry is answered from the
+// server's duplicate table, so a mismatch is the true answer even after lost attempts; only a call that
+// kept retrying for longer than the server keeps client entries (`server_client_ttl`), or a clerk
+// without request ids that met a mismatch after an attempt without answer (the lab's ErrMaybe), reports
+// maybe_applied, as does a versioned write whose deadline passed (its outcome is unknown).
+//
 // A clerk is used by one coroutine at a time (the lab's assumption: one call in flight per clerk), and
 // must outlive its calls; make one clerk per concurrent caller. Not thread-safe.
 #pragma once
@@ -27,8 +35,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mrkv::kv {
 
@@ -46,6 +56,40 @@ struct clerk_options {
   http::client_options connection = default_connection();
 
   static http::client_options default_connection();  // no token, replies up to 1 GiB
+  // Send writes without (client, seq), as the lab's kvsrv1 clerk does: retries then execute again.
+  bool request_ids = true;
+  // The server's --client-ttl: a versioned write retried for longer may meet its own success as a
+  // mismatch, and is then reported as maybe applied.
+  std::chrono::seconds server_client_ttl{3600};
+};
+
+struct versioned {
+  std::string value;
+  std::uint64_t version = 0;  // 0: missing
+};
+
+struct write_options {
+  std::optional<std::uint64_t> expected_version;  // execute only if the key has this version
+  std::optional<std::chrono::milliseconds> lease;  // put only: the key disappears unless renewed
+};
+
+struct write_outcome {
+  enum class status { ok, version_mismatch, maybe_applied };
+  status result = status::ok;
+  std::uint64_t version = 0;  // ok: the key's new version; version_mismatch: its current one
+  std::string old_value;      // an append's old value
+  bool ok() const noexcept { return result == status::ok; }
+};
+
+struct listed_key {
+  std::string key;
+  std::string value;
+  std::uint64_t version = 0;
+};
+
+struct listed_page {
+  std::vector<listed_key> items;
+  bool more = false;
 };
 
 class clerk_error : public std::runtime_error {
@@ -76,6 +120,17 @@ class clerk {
   boost::asio::awaitable<void> put(std::string key, std::string value);
   // Returns the value before the append.
   boost::asio::awaitable<std::string> append(std::string key, std::string value);
+
+  // Issue 13. Keys missing: {"", 0}.
+  boost::asio::awaitable<versioned> get_versioned(std::string key);
+  boost::asio::awaitable<write_outcome> put(std::string key, std::string value, write_options options);
+  boost::asio::awaitable<write_outcome> put(std::string key, std::string value, std::uint64_t expected_version);
+  boost::asio::awaitable<write_outcome> append(std::string key, std::string value, write_options options);
+  boost::asio::awaitable<write_outcome> remove(std::string key,
+                                               std::optional<std::uint64_t> expected_version = std::nullopt);
+  // One page of keys starting with `prefix` after `after` (nullopt: from the first; limit 1 to 10,000).
+  boost::asio::awaitable<listed_page> list(std::string prefix, std::optional<std::string> after = std::nullopt,
+                                           std::size_t limit = 100);
 
   const std::string& client_id() const noexcept;
   std::uint64_t last_seq() const noexcept;          // the seq of the latest write

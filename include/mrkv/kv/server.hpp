@@ -1,10 +1,16 @@
 // This file contains the kvserver: the store of kv/store.hpp behind the routes of kv/protocol.hpp on the
-// shared HTTP server, plus the timer that expires idle clients from the duplicate table.
+// shared HTTP server, plus the timers that expire idle clients from the duplicate table and keys whose
+// lease ran out.
 //
-// Routes: POST /v1/get, /v1/put, /v1/append (see kv/protocol.hpp), and GET /v1/stats ->
-// {"keys": N, "bytes": N, "clients": N} (bytes of keys and values held; entries in the duplicate table).
-// A write whose seq is lower than its client's latest gets 409 {"error": ...} and changes nothing; so does
-// a repeat of the latest seq with the other operation (a put's seq reused for an append, or back).
+// Routes: POST /v1/get, /v1/put, /v1/append, /v1/delete, /v1/list (see kv/protocol.hpp), and GET
+// /v1/stats -> {"keys": N, "bytes": N, "clients": N} (bytes of keys and values held; entries in the
+// duplicate table). A write whose seq is lower than its client's latest gets 409 {"error": ...} and
+// changes nothing; so does a repeat of the latest seq with another operation (a put's seq reused for an
+// append, or back). A write whose version condition fails gets 412 {"error": "version mismatch",
+// "version": CURRENT}.
+//
+// Writes (put, append, delete, and lease expiries) go through the server's write_path
+// (kv/write_path.hpp), as async routes; reads (get, list, stats) are synchronous and read the store.
 //
 // Thread model: the HTTP server runs `threads` io_contexts, one thread each, and calls the (synchronous)
 // route handlers from all of them at once. The handlers share nothing but the store, which is sharded
@@ -19,11 +25,18 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 namespace mrkv::kv {
 
-// The four routes over `data`, which must outlive the router.
+class write_path;  // kv/write_path.hpp
+// How a server makes its write path over its store (called once, before the server starts).
+using write_path_factory = std::function<std::unique_ptr<write_path>(store&)>;
+
+// The routes over `data` with writes through `writes`; both must outlive the router.
+http::router make_routes(store& data, write_path& writes);
+// The same with a memory-only write path that the router owns.
 http::router make_routes(store& data);
 
 struct server_options {
@@ -31,6 +44,10 @@ struct server_options {
   store_options store;
   // How often idle clients are expired; zero picks a quarter of the TTL, between 1 s and 60 s.
   std::chrono::milliseconds sweep_interval{0};
+  // How often leases are checked for expiry: a key outlives its lease by up to about this much.
+  std::chrono::milliseconds lease_interval{25};
+  // Makes the write path over the server's store; empty: memory_write_path.
+  write_path_factory make_write_path;
 };
 
 class server {
@@ -47,6 +64,7 @@ class server {
   void wait();
 
   kv::store& data() noexcept;
+  kv::write_path& writes() noexcept;
   const http::server& http() const noexcept;
 
  private:
