@@ -125,14 +125,18 @@ struct clerk::impl {
       last_failure = error.describe();
       log::debug("clerk", options.client_id + " attempt " + std::to_string(failures + 1) + " to " + target +
                               " failed: " + last_failure);
-      auto pause = backoff(failures);
-      if (deadline != clock::time_point::max())
-        pause = std::min(pause, std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()));
-      if (pause.count() > 0) {
-        asio::steady_timer timer(co_await asio::this_coro::executor, pause);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
+      co_await pause_before_retry(failures, deadline);
     }
+  }
+
+  // The backoff after `failures` unanswered attempts, cut short by the deadline.
+  asio::awaitable<void> pause_before_retry(unsigned failures, clock::time_point deadline) {
+    auto pause = backoff(failures);
+    if (deadline != clock::time_point::max())
+      pause = std::min(pause, std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()));
+    if (pause.count() <= 0) co_return;
+    asio::steady_timer timer(co_await asio::this_coro::executor, pause);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
   struct write_answer {
@@ -188,13 +192,7 @@ struct clerk::impl {
       std::string failure = result.answered() ? "HTTP " + std::to_string(result.status) : result.error->describe();
       log::debug("clerk", options.client_id + " attempt " + std::to_string(failures + 1) + " to " + target +
                               " failed: " + failure);
-      auto pause = backoff(failures);
-      if (deadline != clock::time_point::max())
-        pause = std::min(pause, std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()));
-      if (pause.count() > 0) {
-        asio::steady_timer timer(co_await asio::this_coro::executor, pause);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
+      co_await pause_before_retry(failures, deadline);
     }
   }
 

@@ -8,6 +8,7 @@
 #include "mrkv/kv/lock.hpp"
 #include "support/async.hpp"
 #include "support/fault_proxy.hpp"
+#include "support/poll_until.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -43,17 +44,6 @@ answer post(std::uint16_t port, const std::string& target, std::string body) {
   return answer{result.status, nlohmann::json::parse(result.body)};
 }
 
-// Polls `done` until it holds or `limit` passes: a bounded wait for something with no signal to wait on.
-template <class Check>
-bool poll_until(Check done, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 http::url proxy_url(const test::fault_proxy& proxy) { return http::parse_url("http://" + proxy.address()); }
 
 test::fault_proxy_config lossy(std::uint16_t upstream) {
@@ -61,6 +51,18 @@ test::fault_proxy_config lossy(std::uint16_t upstream) {
   c.upstream_port = upstream;
   return c;
 }
+
+// The server, reached directly or through the fault-injecting proxy.
+struct reached_server {
+  local_server server;
+  std::optional<test::fault_proxy> proxy;
+  explicit reached_server(bool unreliable) {
+    if (!unreliable) return;
+    proxy.emplace(lossy(server.port()));
+    proxy->start();
+  }
+  http::url url() const { return proxy ? proxy_url(*proxy) : server.url(); }
+};
 
 kv::clerk_options patient() {
   kv::clerk_options o;
@@ -118,7 +120,7 @@ TEST_CASE("versions: the wire protocol's replies, 412s, delete, lease_ms and lis
 
   // A lease: the key disappears (version back to 0) unless renewed.
   CHECK(post(p, "/v1/put", R"({"key":"lease","value":"v","lease_ms":300})").body == nlohmann::json{{"version", 1}});
-  bool gone = poll_until([&] { return post(p, "/v1/get", R"({"key":"lease"})").body.at("version") == 0; }, 20s);
+  bool gone = test::poll_until([&] { return post(p, "/v1/get", R"({"key":"lease"})").body.at("version") == 0; }, 20s);
   CHECK(gone);
 }
 
@@ -152,13 +154,9 @@ TEST_CASE("versions: the lab's one client, versioned puts through the clerk") {
 // Ten clients race conditional puts on one key for a second; the final version counts the puts that
 // were answered ok (plus at most the "maybe" ones), as the lab's test checks.
 void race_conditional_puts(bool unreliable) {
-  local_server server;
-  std::optional<test::fault_proxy> proxy;
-  if (unreliable) {
-    proxy.emplace(lossy(server.port()));
-    proxy->start();
-  }
-  const auto url = unreliable ? proxy_url(*proxy) : server.url();
+  reached_server reached(unreliable);
+  auto& server = reached.server;
+  const auto url = reached.url();
   asio::io_context context;
   std::atomic<int> ok{0}, maybe{0}, mismatched{0};
   const auto stop_at = std::chrono::steady_clock::now() + 1s;
@@ -214,13 +212,9 @@ TEST_CASE("versions: one client retrying 100 puts through the lossy proxy") {
 
 // Clients take the lock in turn for a while; each holder marks itself inside and checks no one else is.
 void lock_clients(int clients, bool unreliable) {
-  local_server server;
-  std::optional<test::fault_proxy> proxy;
-  if (unreliable) {
-    proxy.emplace(lossy(server.port()));
-    proxy->start();
-  }
-  const auto url = unreliable ? proxy_url(*proxy) : server.url();
+  reached_server reached(unreliable);
+  auto& server = reached.server;
+  const auto url = reached.url();
   asio::io_context context;
   int inside = 0, overlaps = 0, running = clients;
   std::vector<int> turns(static_cast<std::size_t>(clients), 0);

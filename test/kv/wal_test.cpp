@@ -228,15 +228,27 @@ TEST_CASE("wal: concurrent writers share syncs (group commit) and all land in on
   CHECK(db.items() == applied);  // the log order is the apply order
 }
 
+// A log of three commands written through the log itself: its one segment, that segment's bytes and
+// where each record starts (and the end), for tests that cut or damage it.
+struct three_records {
+  fs::path segment;
+  std::string whole;
+  std::vector<std::size_t> offsets;
+  explicit three_records(const temp_dir& dir) {
+    {
+      opened db(dir.path);
+      for (const auto& c : numbered(1, 3)) REQUIRE(db.write(c));
+    }
+    segment = files_named(dir.path, "wal-", ".log").at(0);
+    whole = slurp(segment);
+    offsets = record_offsets(whole);
+  }
+};
+
 TEST_CASE("wal: a torn last record is cut at every byte offset, and the log goes on after it") {
   temp_dir source;
-  {
-    opened db(source.path);
-    for (const auto& c : numbered(1, 3)) REQUIRE(db.write(c));
-  }
-  const auto segment = files_named(source.path, "wal-", ".log").at(0);
-  const std::string whole = slurp(segment);
-  const auto offsets = record_offsets(whole);
+  const three_records log(source);
+  const auto& [segment, whole, offsets] = log;
   REQUIRE(offsets.size() == 4);
   for (std::size_t cut = offsets[2] + 1; cut < whole.size(); ++cut) {
     CAPTURE(cut);
@@ -256,13 +268,8 @@ TEST_CASE("wal: a torn last record is cut at every byte offset, and the log goes
 
 TEST_CASE("wal: a flipped bit in any field of a record that is not last stops the start, naming file and offset") {
   temp_dir source;
-  {
-    opened db(source.path);
-    for (const auto& c : numbered(1, 3)) REQUIRE(db.write(c));
-  }
-  const auto segment = files_named(source.path, "wal-", ".log").at(0);
-  const std::string whole = slurp(segment);
-  const auto offsets = record_offsets(whole);
+  const three_records log(source);
+  const auto& [segment, whole, offsets] = log;
   // Every bit of the middle record (length, checksum, lsn, command) and of the segment header.
   std::vector<std::size_t> bits;
   for (std::size_t bit = 0; bit < 8 * disk::header_size; ++bit) bits.push_back(bit);

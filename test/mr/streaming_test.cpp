@@ -7,6 +7,7 @@
 #include "mrkv/http/reply.hpp"
 #include "mrkv/mr/counters.hpp"
 #include "mrkv/mr/protocol.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 
 #include <doctest/doctest.h>
@@ -36,6 +37,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using mrkv::test::process;
 using mrkv::test::spawn_options;
+using mrkv::test::poll_until;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool sanitized = true;
@@ -257,17 +259,6 @@ std::vector<std::string> stream_flags(const std::string& mapper, const std::stri
   std::vector<std::string> flags{"--mapper", mapper, "--reducer", reducer};
   if (!combiner.empty()) flags.insert(flags.end(), {"--combiner", combiner});
   return flags;
-}
-
-// Waits (bounded) until `pred` holds, re-checking every 100 ms.
-template <class F>
-bool poll_until(F&& pred, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return pred();
 }
 
 // No such process, or only its zombie (an orphan waits for whichever ancestor reaps it).
