@@ -100,7 +100,7 @@ for target in "${targets[@]}"; do
   cov="$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")"
   ft="$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")"
   units="$(sed -nE 's/.* corp: ([0-9]+)\/.*/\1/p' <<<"$last")"
-  runs="$(sed -nE 's/^stat::number_of_executed_units:[[:space:]]*([0-9]+)/\1/p' "$log")"
+  executed="$(sed -nE 's/^stat::number_of_executed_units:[[:space:]]*([0-9]+)/\1/p' "$log")"
   rate="$(sed -nE 's/^stat::average_exec_per_sec:[[:space:]]*([0-9]+)/\1/p' "$log")"
   if ((status == 0)) && grep -qE '^(==[0-9]+==ERROR|SUMMARY: (Address|UndefinedBehavior|Leak)Sanitizer)' "$log"; then
     status=1
@@ -115,7 +115,7 @@ for target in "${targets[@]}"; do
       "$log" | head -n 20 >&2 || true
   fi
   line="$(printf '%-20s %10s exec/s %8s runs   cov %6s   ft %6s   corpus %5s   %s' "$target" "${rate:-?}" \
-          "${runs:-?}" "${cov:-?}" "${ft:-?}" "${units:-?}" "$verdict")"
+          "${executed:-?}" "${cov:-?}" "${ft:-?}" "${units:-?}" "$verdict")"
   echo "$line" >&2
   summary+=("$line")
 done

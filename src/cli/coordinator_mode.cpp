@@ -28,15 +28,17 @@ void check_inputs(const std::filesystem::path& workdir, const std::vector<std::s
     throw usage_error("coordinator: work directory " + workdir.string() + " does not exist");
   for (const auto& input : inputs) {
     const std::filesystem::path path = workdir / input;  // an absolute input replaces workdir
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK so that checking a FIFO does not wait for its writer; any readable file is an input,
+    // /dev/null and other empty or special files included (the worker reads each to its end).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw usage_error("coordinator: cannot read input " + input + ": " + std::strerror(errno));
     struct stat info {};
     char byte;
-    const bool regular = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
-    const bool readable = regular && ::read(fd, &byte, 1) >= 0;
+    const bool directory = ::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode);
+    const bool readable = !directory && (!S_ISREG(info.st_mode) || ::read(fd, &byte, 1) >= 0);
     const int saved = errno;
     ::close(fd);
-    if (!regular) throw usage_error("coordinator: input " + input + " is not a regular file");
+    if (directory) throw usage_error("coordinator: cannot read input " + input + ": it is a directory");
     if (!readable) throw usage_error("coordinator: cannot read input " + input + ": " + std::strerror(saved));
   }
 }
@@ -78,7 +80,8 @@ int run_coordinator(const args& words) {
       ("exit-grace", po::value<double>(&exit_grace)->default_value(exit_grace)->value_name("SECONDS"),
        "after the job is done, wait at most this long for every worker to be told to exit")
       ("backup-after", po::value<double>(&backup_after)->value_name("SECONDS"),
-       "never back up a task that has run less than this (default: 0.6 x task timeout)")
+       "never back up a task that has run less than this (default: 1); a task is backed up once it has run\n"
+       "three times the median of its finished siblings")
       ("no-backup-tasks", po::bool_switch(&no_backup), "never hand out backup copies of straggling tasks")
       ("input", po::value<std::vector<std::string>>(&inputs), "input files (positional)");
   add_server_flags(flags, server);
@@ -98,9 +101,8 @@ int run_coordinator(const args& words) {
   job.table.n_reduce = n_reduce;
   job.table.task_timeout = seconds_flag(task_timeout, "task-timeout");
   job.table.backup.enabled = !no_backup;
-  job.table.backup.min_age = values->count("backup-after")
-                                 ? std::chrono::milliseconds(seconds_flag(backup_after, "backup-after"))
-                                 : std::chrono::duration_cast<std::chrono::milliseconds>(job.table.task_timeout * 6 / 10);
+  if (values->count("backup-after"))
+    job.table.backup.min_age = std::chrono::milliseconds(seconds_flag(backup_after, "backup-after"));
   job.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
   job.exit_grace = seconds_flag(exit_grace, "exit-grace");
   check_inputs(workdir, inputs);

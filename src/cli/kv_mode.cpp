@@ -299,7 +299,6 @@ int run_kv(const args& words) {
     return std::cout ? 0 : 1;
   } catch (const kv::clerk_error& e) {
     std::cerr << "mrkv kv: " << e.what() << "\n";
-    if (!e.last_failure().empty()) log::debug("kv", "last attempt: " + e.last_failure());
     return 1;
   }
 }

@@ -52,6 +52,13 @@ std::vector<std::string> config_file_args(const std::string& path) {
     why = colon == std::string::npos ? std::string() : ": " + why.substr(colon + 2);
     throw usage_error("config file " + path + " is not valid JSON: line " + std::to_string(line) + ", column " +
                       std::to_string(column) + why);
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number beyond a double's range ("1e999") is well-formed JSON that nlohmann cannot hold; it
+    // reports no position, only "[json.exception.out_of_range.406] number overflow parsing '1e999'".
+    std::string why = e.what();
+    const auto bracket = why.find("] ");
+    if (bracket != std::string::npos) why = why.substr(bracket + 2);
+    throw usage_error("config file " + path + " cannot be read: " + why);
   }
   if (!doc.is_object()) throw usage_error("config file " + path + " must hold one JSON object");
   std::vector<std::string> args;

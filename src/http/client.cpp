@@ -31,11 +31,16 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-raw_result no_answer(std::string message) {
-  return raw_result{0, {}, call_error{call_error::kind::no_answer, 0, std::move(message)}};
+raw_result no_answer(std::string message, bool lasting = false) {
+  return raw_result{0, {}, call_error{call_error::kind::no_answer, 0, std::move(message), lasting}};
 }
 
 }  // namespace
+
+bool worth_retrying(const call_error& error) noexcept {
+  if (error.what == call_error::kind::no_answer) return !error.lasting;
+  return error.status >= 500;
+}
 
 std::string call_error::describe() const {
   switch (what) {
@@ -86,7 +91,8 @@ struct client::impl {
   asio::awaitable<std::optional<raw_result>> connect(std::chrono::steady_clock::time_point deadline) {
     if (!resolved) {
       if (auto ec = co_await resolve(deadline))
-        co_return no_answer("resolving " + server.address.host + ": " + ec.message());
+        co_return no_answer("resolving " + server.address.host + ": " + ec.message(),
+                            ec == asio::error::host_not_found || ec == asio::error::no_data);
     }
     beast::tcp_stream stream(executor);
     buffer.clear();
@@ -110,7 +116,10 @@ struct client::impl {
     auto [handshake_ec] = co_await secure->async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (handshake_ec) {
       secure.reset();
-      co_return no_answer("TLS handshake with " + to_string(server.address) + ": " + handshake_ec.message());
+      // OpenSSL's own verdicts (certificate verify failed, wrong version number from a plain-HTTP
+      // server) stand; a reset or a timeout in mid-handshake may be a server restarting.
+      co_return no_answer("TLS handshake with " + to_string(server.address) + ": " + handshake_ec.message(),
+                          handshake_ec.category() == asio::error::get_ssl_category());
     }
     co_return std::nullopt;
   }

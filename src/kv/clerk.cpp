@@ -99,7 +99,8 @@ struct clerk::impl {
       auto now = clock::now();
       if (now >= deadline) {
         throw clerk_error(clerk_error::reason::deadline_exceeded, 0,
-                          "server " + server_text + " did not answer within " + seconds_text(options.deadline) + " s",
+                          "server " + server_text + " did not answer within " + seconds_text(options.deadline) +
+                              " s (last: " + last_failure + ")",
                           last_failure);
       }
       auto timeout = options.attempt_timeout;
@@ -114,19 +115,26 @@ struct clerk::impl {
         co_return std::move(result.body);
       }
       const auto& error = *result.error;
-      if (error.what == http::call_error::kind::rejected && error.status < 500)
-        throw clerk_error(clerk_error::reason::rejected, error.status,
-                          "server " + server_text + " refused the request (HTTP " + std::to_string(error.status) +
-                              "): " + error.message);
-      if (error.what == http::call_error::kind::bad_reply && error.status < 500)
+      if (!http::worth_retrying(error)) {
+        if (error.what == http::call_error::kind::no_answer) throw unreachable(error);
+        if (error.what == http::call_error::kind::rejected)
+          throw clerk_error(clerk_error::reason::rejected, error.status,
+                            "server " + server_text + " refused the request (HTTP " + std::to_string(error.status) +
+                                "): " + error.message);
         throw clerk_error(clerk_error::reason::bad_reply, error.status,
                           "server " + server_text + " sent a reply that is not JSON (HTTP " +
                               std::to_string(error.status) + ")");
-      last_failure = error.describe();
+      }
+      last_failure = error.what == http::call_error::kind::no_answer ? error.message : error.describe();
       log::debug("clerk", options.client_id + " attempt " + std::to_string(failures + 1) + " to " + target +
                               " failed: " + last_failure);
       co_await pause_before_retry(failures, deadline);
     }
+  }
+
+  clerk_error unreachable(const http::call_error& error) const {
+    return clerk_error(clerk_error::reason::unreachable, 0,
+                       "server " + server_text + " cannot be reached: " + error.message, error.message);
   }
 
   // The backoff after `failures` unanswered attempts, cut short by the deadline.
@@ -188,6 +196,7 @@ struct clerk::impl {
                           "server " + server_text + " refused the request (HTTP " + std::to_string(result.status) +
                               "): " + message);
       }
+      if (!result.answered() && result.error->lasting) throw unreachable(*result.error);
       lost_attempt = true;
       std::string failure = result.answered() ? "HTTP " + std::to_string(result.status) : result.error->describe();
       log::debug("clerk", options.client_id + " attempt " + std::to_string(failures + 1) + " to " + target +

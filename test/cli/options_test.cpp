@@ -100,6 +100,9 @@ TEST_SUITE("cli") {
           "test: cannot read config file /nonexistent/x.json: No such file or directory");
     const auto bad_json = message_of({}, "{\n  \"threads\": 2,\n  \"listen\" \"x\"\n}");
     CHECK(bad_json.find("is not valid JSON: line 3, column 14: syntax error") != std::string::npos);
+    // Found by the config fuzzer: an overflowing number escaped as an uncaught nlohmann exception.
+    const auto huge = message_of({}, R"({"threads": 1e999})");
+    CHECK(huge.find("cannot be read: number overflow parsing '1e999'") != std::string::npos);
     const auto bad_member = message_of({}, R"({"threads": "many"})");
     CHECK(bad_member.find("test: config file ") == 0);
     CHECK(bad_member.find("threads") != std::string::npos);

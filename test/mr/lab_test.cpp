@@ -387,4 +387,46 @@ TEST_CASE("backup tasks keep a straggler from setting the wall time of a job") {
   CHECK(with < without / 2);
 }
 
+TEST_CASE("backup tasks beat a 30 s straggler under a 60 s task timeout") {
+  // The backup rule must not wait for a fraction of the task timeout: with --task-timeout 60 and the
+  // default rule, the maps of two healthy workers take milliseconds, and the third worker's first map
+  // stalls 30 s. The job must end within 5 s of the healthy workers' own work, long before the stall.
+  lab_job job;
+  INFO(job);
+  const auto expected = job.expected("slow");
+  auto& coordinator = job.coordinator({"--task-timeout", "60", "--exit-grace", "0.5"});
+  const auto start = steady::now();
+  auto& straggler = job.worker("slow", {"MRKV_SLOW_MAP_MS=30000"});
+  REQUIRE(straggler.wait_for_output("running map task", 10s));
+  auto& healthy = job.worker("slow");
+  job.worker("slow");
+  CHECK(exit_status(healthy, lab_limit) == 0);
+  const double took = seconds_since(start);
+  CHECK(exit_status(coordinator, lab_limit) == 0);
+  CHECK(job.outputs() == expected);
+  CHECK(coordinator.output().find("backup copy") != std::string::npos);
+  report("a 30 s straggler under a 60 s task timeout: the job took " + std::to_string(took) + " s");
+  CHECK(took < 5.0);
+}
+
+TEST_CASE("any readable file is an input: /dev/null counts as empty, a directory is refused") {
+  lab_job job;
+  INFO(job);
+  const auto expected = job.expected("wc");
+  std::vector<std::string> argv{MRKV_BINARY, "coordinator", "--listen", "127.0.0.1:0", "--exit-grace", "0.5",
+                                "/dev/null"};
+  argv.insert(argv.end(), job.inputs().begin(), job.inputs().end());
+  auto& coordinator = job.start("coordinator", argv, {});
+  const auto address = coordinator.line_after("mrkv coordinator listening on ", 10s);
+  REQUIRE_MESSAGE(address, coordinator.output());
+  auto& worker = job.start("worker", {MRKV_BINARY, "worker", "--coordinator", *address, "--app", "wc"}, {});
+  CHECK(exit_status(worker, lab_limit) == 0);
+  CHECK(exit_status(coordinator, lab_limit) == 0);
+  CHECK(job.outputs() == expected);
+
+  auto& refused = job.start("refused", {MRKV_BINARY, "coordinator", "--listen", "127.0.0.1:0", ".."}, {});
+  CHECK(exit_status(refused, 10s) == 2);
+  CHECK(refused.output().find("coordinator: cannot read input ..: it is a directory") != std::string::npos);
+}
+
 }  // TEST_SUITE

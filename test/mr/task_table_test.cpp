@@ -151,7 +151,7 @@ TEST_CASE("task table: a straggler gets one backup copy near the end of its phas
     CHECK(table.complete("fast", task_kind::map, a->task, a->attempt, t0 + std::chrono::seconds(i)) ==
           report_outcome::completed);
   }
-  // Median 1 s, so twice that is 2 s; but nothing is backed up before min_age (6 s).
+  // Median 1 s, so three times that is 3 s; but nothing is backed up before min_age (6 s).
   CHECK_FALSE(table.assign("fast", "h", t0 + 5s));
   CHECK(table.next_change(t0 + 5s) == t0 + 6s + clock::duration(1));
   CHECK_FALSE(table.assign("fast", "h", t0 + 6s));
@@ -171,7 +171,7 @@ TEST_CASE("task table: a straggler gets one backup copy near the end of its phas
   CHECK(table.complete("slow", task_kind::map, 0, 1, t0 + 9s) == report_outcome::already_done);
 }
 
-TEST_CASE("task table: backups use twice the median when that is above min_age") {
+TEST_CASE("task table: backups use three times the median when that is above min_age") {
   auto c = job(4, 1);
   c.backup.min_age = 1s;
   task_table table(c, t0);
@@ -181,8 +181,8 @@ TEST_CASE("task table: backups use twice the median when that is above min_age")
     REQUIRE(a);
     REQUIRE(table.complete("fast", task_kind::map, a->task, a->attempt, t0 + 2s) == report_outcome::completed);
   }
-  CHECK_FALSE(table.assign("fast", "h", t0 + 4s));  // 2 x median (2 s): not yet
-  auto backup = table.assign("fast", "h", t0 + 4s + 1ms);
+  CHECK_FALSE(table.assign("fast", "h", t0 + 6s));  // 3 x median (2 s): not yet
+  auto backup = table.assign("fast", "h", t0 + 6s + 1ms);
   REQUIRE(backup);
   CHECK(backup->backup);
 }

@@ -5,7 +5,7 @@
 //   - an answer that says no: HTTP 4xx/5xx, with the server's {"error": ...} text;
 //   - a reply that is not valid JSON.
 // A client is used by one coroutine at a time (calls are not pipelined); make one per concurrent caller.
-// It never retries: callers that can retry safely (the clerk, the worker) decide how.
+// It never retries: callers that can retry safely (the clerk, the worker) decide how, by worth_retrying().
 #pragma once
 
 #include "mrkv/http/endpoint.hpp"
@@ -27,8 +27,17 @@ struct call_error {
   kind what = kind::no_answer;
   unsigned status = 0;    // the HTTP status for `rejected` and `bad_reply`
   std::string message;    // ours for no_answer/bad_reply; the server's error text for `rejected`
+  // no_answer only: asking again cannot help (a host name that does not exist, a certificate that is
+  // not trusted, TLS spoken to a plain-HTTP server), unlike refused, reset or timed out.
+  bool lasting = false;
   std::string describe() const;  // one line for a person
 };
+
+// The one rule of what is worth another attempt, for every caller that retries: no answer that may be
+// passing (refused, reset, timed out; the request's outcome is unknown unless it was refused), and a
+// server error (5xx: overloaded, disk full, a proxy without its upstream). A 4xx says no for good, and
+// a reply that is not JSON with a success status comes from something that is not our server.
+bool worth_retrying(const call_error& error) noexcept;
 
 struct call_result {
   nlohmann::json body;                // the reply when ok()

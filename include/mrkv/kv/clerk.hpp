@@ -94,12 +94,14 @@ struct listed_page {
 
 class clerk_error : public std::runtime_error {
  public:
-  enum class reason { rejected, bad_reply, deadline_exceeded };
+  // unreachable: no answer, and retrying cannot help (see http::call_error::lasting), so the clerk
+  // stopped at once instead of at its deadline.
+  enum class reason { rejected, bad_reply, deadline_exceeded, unreachable };
   clerk_error(reason why, unsigned status, const std::string& message, std::string last_failure = {})
       : std::runtime_error(message), why_(why), status_(status), last_failure_(std::move(last_failure)) {}
   reason why() const noexcept { return why_; }
   unsigned status() const noexcept { return status_; }  // the HTTP status of a rejection
-  // deadline_exceeded: what went wrong with the last attempt (e.g. "connection refused").
+  // deadline_exceeded and unreachable: what went wrong with the last attempt (e.g. "connection refused").
   const std::string& last_failure() const noexcept { return last_failure_; }
 
  private:
