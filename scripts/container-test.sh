@@ -172,7 +172,7 @@ kv_ok() {
   b2=$(curl -sf --max-time 2 -d '{"key":"greeting","value":", world","client":"ct","seq":1}' "$kv/v1/append")
   c=$(curl -sf --max-time 2 -d '{"key":"greeting"}' "$kv/v1/get")
   echo "put -> $a; append -> $b; the same append again -> $b2; get -> $c"
-  [[ $a == '{}' && $(jq -r .value <<<"$b") == hello && $(jq -r .value <<<"$b2") == hello &&
+  [[ $(jq -r .version <<<"$a") == 1 && $(jq -r .value <<<"$b") == hello && $(jq -r .value <<<"$b2") == hello &&
      $(jq -r .value <<<"$c") == 'hello, world' ]]
 }
 check "kvserver container answers curl from the host (put, exactly-once append, get on 127.0.0.1:$kv_port)" kv_ok

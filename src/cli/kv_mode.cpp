@@ -207,10 +207,12 @@ int run_kv(const args& words) {
                  "after the put unless written again. lock takes the lock NAME (waiting for it), runs\n"
                  "COMMAND while renewing the lock's lease (default 10 s), releases it and exits with\n"
                  "COMMAND's status; a holder that dies loses the lock when its lease runs out. VALUE '-'\n"
-                 "reads the value from stdin, byte for byte. Retries until the server answers or --timeout\n"
-                 "passes (then exits 1, or 4 for a conditional write that may have been applied); a write\n"
-                 "is retried with the same request id, so it is applied at most once. Put '--' before a\n"
-                 "VALUE that starts with '-'."};
+                 "reads the value from stdin, all of it. Keys and values are UTF-8 text (they travel as\n"
+                 "JSON strings): other bytes are refused with exit 2, so encode binary data first (base64).\n"
+                 "Retries until the server answers or --timeout passes (then exits 1, with the last cause,\n"
+                 "or 4 for a conditional write that may have been applied); a name that does not resolve\n"
+                 "or a TLS failure ends it at once. A write is retried with the same request id, so it is\n"
+                 "applied at most once. Put '--' before a VALUE that starts with '-'."};
   std::string server = "http://127.0.0.1:7800";
   double timeout = 30;
   double attempt_timeout = 10;

@@ -37,8 +37,8 @@ raw_result no_answer(std::string message, bool lasting = false) {
 
 }  // namespace
 
-bool worth_retrying(const call_error& error) noexcept {
-  if (error.what == call_error::kind::no_answer) return !error.lasting;
+bool worth_retrying(const call_error& error, patience who) noexcept {
+  if (error.what == call_error::kind::no_answer) return !error.lasting || who == patience::daemon;
   return error.status >= 500;
 }
 

@@ -115,7 +115,7 @@ struct clerk::impl {
         co_return std::move(result.body);
       }
       const auto& error = *result.error;
-      if (!http::worth_retrying(error)) {
+      if (!http::worth_retrying(error, http::patience::person)) {
         if (error.what == http::call_error::kind::no_answer) throw unreachable(error);
         if (error.what == http::call_error::kind::rejected)
           throw clerk_error(clerk_error::reason::rejected, error.status,
@@ -196,7 +196,8 @@ struct clerk::impl {
                           "server " + server_text + " refused the request (HTTP " + std::to_string(result.status) +
                               "): " + message);
       }
-      if (!result.answered() && result.error->lasting) throw unreachable(*result.error);
+      if (!result.answered() && !http::worth_retrying(*result.error, http::patience::person))
+        throw unreachable(*result.error);
       lost_attempt = true;
       std::string failure = result.answered() ? "HTTP " + std::to_string(result.status) : result.error->describe();
       log::debug("clerk", options.client_id + " attempt " + std::to_string(failures + 1) + " to " + target +

@@ -171,15 +171,13 @@ class worker_loop {
       auto result = co_await client_->post(path, body, timeout);
       if (result.ok()) co_return result;
       const auto& error = *result.error;
-      if (!http::worth_retrying(error)) {
+      if (!http::worth_retrying(error, http::patience::daemon)) {
         const bool report = std::string_view(path) == protocol::done_path || std::string_view(path) == protocol::failed_path;
         if (report && (error.status == 404 || error.status == 409)) {
           log::warn("worker", "coordinator refused our report: " + log::peer_text(error.describe()));
           co_return result;
         }
-        log::error("worker", std::string(error.what == http::call_error::kind::no_answer ? "coordinator cannot be reached: "
-                                                                                         : "coordinator refused us: ") +
-                                 log::peer_text(error.describe()));
+        log::error("worker", "coordinator refused us: " + log::peer_text(error.describe()));
         summary_.why = worker_summary::ending::refused;
         co_return std::nullopt;
       }

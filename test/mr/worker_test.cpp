@@ -144,6 +144,21 @@ TEST_CASE("worker: with no coordinator it gives up after the give-up time") {
   CHECK(took < 5.0);
 }
 
+TEST_CASE("worker: a coordinator name that does not resolve (yet) is retried until the give-up time") {
+  // In a compose file the workers may start before their coordinator's name exists; a person's clerk
+  // fails at once on such a name, a worker keeps trying (http::patience::daemon).
+  scratch_dir dir;
+  auto app = mr::load_application("wc");
+  auto config = worker_for(http::url{"http", {"coordinator.invalid", 7700}, ""}, dir.path());
+  config.give_up_after = 500ms;
+  const auto start = std::chrono::steady_clock::now();
+  const auto summary = mr::run_worker(config, *app);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(summary.why == mr::worker_summary::ending::coordinator_gone);
+  CHECK(took >= 0.45);
+  CHECK(took < 5.0);
+}
+
 TEST_CASE("worker: silence counts from the first unanswered call - a hung coordinator costs one call") {
   // A socket that listens and never accepts: the kernel completes the handshake, nobody answers.
   boost::asio::io_context context;

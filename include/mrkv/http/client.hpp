@@ -33,11 +33,17 @@ struct call_error {
   std::string describe() const;  // one line for a person
 };
 
+// Who waits for the answer, which decides whether a lasting failure is worth another attempt: a person
+// at a prompt wants it at once; a daemon (a worker) outlives a name that does not resolve yet (a
+// compose service whose coordinator has not started) and a certificate about to be replaced.
+enum class patience { person, daemon };
+
 // The one rule of what is worth another attempt, for every caller that retries: no answer that may be
-// passing (refused, reset, timed out; the request's outcome is unknown unless it was refused), and a
-// server error (5xx: overloaded, disk full, a proxy without its upstream). A 4xx says no for good, and
-// a reply that is not JSON with a success status comes from something that is not our server.
-bool worth_retrying(const call_error& error) noexcept;
+// passing (refused, reset, timed out; the request's outcome is unknown unless it was refused), a
+// lasting one for a daemon only, and a server error (5xx: overloaded, disk full, a proxy without its
+// upstream). A 4xx says no for good, and a reply that is not JSON with a success status comes from
+// something that is not our server.
+bool worth_retrying(const call_error& error, patience who) noexcept;
 
 struct call_result {
   nlohmann::json body;                // the reply when ok()
