@@ -30,6 +30,7 @@
 #include "mrkv/http/metrics.hpp"
 #include "mrkv/http/reply.hpp"
 #include "mrkv/http/router.hpp"
+#include "mrkv/http/request_handling.hpp"
 #include "mrkv/http/server.hpp"
 #include "mrkv/kv/server.hpp"
 #include "mrkv/kv/store.hpp"

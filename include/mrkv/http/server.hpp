@@ -15,6 +15,7 @@
 
 #include "mrkv/http/metrics.hpp"
 #include "mrkv/http/router.hpp"
+#include "mrkv/http/server_config.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -26,24 +27,6 @@
 #include <string>
 
 namespace mrkv::http {
-
-struct server_config {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-  unsigned threads = 1;
-  std::size_t max_connections = 10'000;
-  std::size_t max_body = 1 << 20;            // bytes; larger bodies get 413
-  std::size_t max_header = 16 << 10;         // bytes; larger headers get 431
-  std::chrono::milliseconds idle_timeout{60'000};   // between requests on a keep-alive connection
-  std::chrono::milliseconds read_timeout{10'000};   // from a request's first byte to its last
-  std::chrono::milliseconds write_timeout{10'000};  // to send one response
-  std::chrono::milliseconds drain_timeout{1'000};   // in-flight requests get this long after stop()
-  std::string auth_token;  // when set, every non-public route needs "Authorization: Bearer <token>"
-  std::string tls_cert_file;  // PEM certificate chain; with tls_key_file, the server speaks HTTPS only
-  std::string tls_key_file;   // PEM private key
-  // More Prometheus lines for GET /metrics (the kvserver's write-ahead log), given the mode label.
-  std::function<std::string(const std::string& mode)> extra_metrics;
-};
 
 class server {
  public:
@@ -78,10 +61,5 @@ class server {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
-
-// Builds the response for one request without any I/O: routing, auth, JSON errors, metrics. This is
-// the piece the fuzzer and the unit tests drive directly. Exposed for them; the server calls it too.
-boost::asio::awaitable<response> handle_request(const router& routes, const server_config& config,
-                                                http::metrics& counters, request req);
 
 }  // namespace mrkv::http
