@@ -196,8 +196,13 @@ struct clerk::impl {
                           "server " + server_text + " refused the request (HTTP " + std::to_string(result.status) +
                               "): " + message);
       }
-      if (!result.answered() && !http::worth_retrying(*result.error, http::patience::person))
-        throw unreachable(*result.error);
+      if (!result.answered() && !http::worth_retrying(*result.error, http::patience::person)) {
+        // After an attempt that went unanswered the write may have been applied: say so, not "unreachable".
+        if (!lost_attempt) throw unreachable(*result.error);
+        write_answer unknown;
+        unknown.maybe = true;
+        co_return unknown;
+      }
       lost_attempt = true;
       std::string failure = result.answered() ? "HTTP " + std::to_string(result.status) : result.error->describe();
       log::debug("clerk", options.client_id + " attempt " + std::to_string(failures + 1) + " to " + target +
