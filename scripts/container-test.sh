@@ -15,7 +15,8 @@
 #       - a worker container killed (podman kill) while it holds a map task: the task is handed to
 #         another worker after the task timeout and the job still ends with the right output;
 #       - conf/compose.yaml under podman-compose: the word count runs to the right output, the kvserver
-#         answers, and podman-compose stop ends every service on SIGTERM.
+#         answers, podman-compose stop ends every service on SIGTERM, and the kvserver keeps its keys
+#         across down and up (its data lives in the named volume kv).
 # Everything it starts (containers, networks, volumes, the job directories) is removed on exit, even when
 # a check fails. The base tarball and the image layers (private store under scripts/work/container/) stay
 # as a cache; CONTAINER_TEST_COLD=1 deletes both first.
@@ -330,7 +331,7 @@ compose_job() {
   same_output "$d" || return 1
   local kv=http://127.0.0.1:$MRKV_KV_PORT
   wait_until 20 curl -sf --max-time 1 "$kv/healthz" || { echo "compose kvserver does not answer on $kv"; return 1; }
-  [[ $(curl -sf --max-time 2 -d '{"key":"k","value":"v"}' "$kv/v1/put") == '{}' &&
+  [[ $(curl -sf --max-time 2 -d '{"key":"k","value":"v"}' "$kv/v1/put" | jq -r .version) == 1 &&
      $(curl -sf --max-time 2 -d '{"key":"k"}' "$kv/v1/get" | jq -r .value) == v ]] || { echo "kv put/get failed"; return 1; }
   echo "kvserver answers put/get on $kv"
   [[ $(command podman inspect -f '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' ${P}_worker1_1) != *probe* ]] ||
@@ -343,12 +344,23 @@ compose_down() {
   podman-compose -p "$P" -f conf/compose.yaml stop -t 10 >> "$W/compose.log" 2>&1
   t1=$(date +%s%N)
   for c in $(compose_names); do codes+="$c=$(command podman inspect -f '{{.State.ExitCode}}' "$c") "; done
-  podman-compose -p "$P" -f conf/compose.yaml down -v -t 0 >> "$W/compose.log" 2>&1
-  rm -f "$W/compose.env"
+  # down without -v keeps the named volumes, as `docker compose down` does.
+  podman-compose -p "$P" -f conf/compose.yaml down -t 0 >> "$W/compose.log" 2>&1
   echo "podman-compose stop -t 10 took $(( (t1 - t0) / 1000000 )) ms; exit codes: $codes"
   [[ -z $(compose_names) ]] || { echo "left after down: $(compose_names)"; return 1; }
   [[ $codes != *=137* ]]
 }
 check "compose: podman-compose stop ends every service on SIGTERM (no exit 137), down removes them" compose_down
+compose_keeps_keys() {
+  local kv=http://127.0.0.1:$MRKV_KV_PORT value
+  podman-compose -p "$P" -f conf/compose.yaml up -d kvserver >> "$W/compose.log" 2>&1 || { tail -5 "$W/compose.log"; return 1; }
+  wait_until 20 curl -sf --max-time 1 "$kv/healthz" || { echo "the kvserver does not answer after up"; return 1; }
+  value=$(curl -sf --max-time 2 -d '{"key":"k"}' "$kv/v1/get" | jq -r .value)
+  echo "get k after down and up -> '$value' (put 'v' before)"
+  podman-compose -p "$P" -f conf/compose.yaml down -v -t 0 >> "$W/compose.log" 2>&1
+  rm -f "$W/compose.env"
+  [[ $value == v ]]
+}
+check "compose: the kvserver keeps its keys across down and up (the kv volume)" compose_keeps_keys
 
 summary container-test
