@@ -7,7 +7,7 @@
 // covers the length, so a flipped bit anywhere in a frame is caught.
 //
 // A log segment (wal-<first lsn>.log) is a 20-byte header  "MRKVWAL1" | u64 first lsn | u32 crc32c
-// followed by frames whose payload is  u64 lsn | command bytes  (kv/command_codec.hpp); lsns are
+// followed by frames whose payload is  u64 lsn | command bytes  (encoded by kv/durable.hpp); lsns are
 // consecutive across segments. A snapshot (snap-<next lsn>.snap) is  "MRKVSNP1" | u64 next lsn | u32
 // crc32c  followed by entry frames and one end frame (payload: 0x00 | u64 entry count); it holds the
 // state after every record below `next lsn`, and a snapshot without its end frame is not one.
