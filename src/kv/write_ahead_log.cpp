@@ -174,8 +174,19 @@ struct write_ahead_log::impl {
 
   void lock_directory() {
     std::error_code ec;
+    // A directory made here lasts a power cut only once its parent is synced; until then every record
+    // synced inside it could vanish with it.
+    std::vector<fs::path> made;
+    for (auto p = options.dir.lexically_normal(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      made.push_back(p);
+      if (p == p.parent_path()) break;
+    }
     fs::create_directories(options.dir, ec);
     if (ec) throw std::runtime_error("cannot create data dir " + options.dir.string() + ": " + ec.message());
+    for (const auto& p : made) {
+      const auto parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
+      if (int err = sync_directory(parent)) fail_io("cannot sync " + parent.string(), err);
+    }
     const auto path = options.dir / "LOCK";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) fail_io("cannot open " + path.string(), errno);
