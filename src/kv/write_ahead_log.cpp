@@ -314,6 +314,9 @@ struct write_ahead_log::impl {
         if (expected >= base) {
           recovery.replay(f.payload.substr(8));
           ++counters.recovered_records;
+          // The log since the snapshot counts toward the next one across restarts too; otherwise each
+          // restart would let it grow by another --snapshot-after.
+          bytes_since_snapshot += f.next - at;
         }
         ++expected;
         at = f.next;

@@ -6,6 +6,7 @@
 #include "mrkv/kv/crc32c.hpp"
 #include "mrkv/kv/log_format.hpp"
 #include "mrkv/kv/write_ahead_log.hpp"
+#include "support/poll_until.hpp"
 
 #include <doctest/doctest.h>
 
@@ -331,6 +332,34 @@ TEST_CASE("wal: snapshots start by themselves past --snapshot-after, and keep di
   for (const auto& e : fs::directory_iterator(dir.path)) on_disk += e.file_size();
   const std::uint64_t live = 2000 * (std::string("command-1000").size() + disk::frame_overhead);
   CHECK(on_disk < 2 * live + 2000 + 4096 * 2);
+}
+
+TEST_CASE("wal: the log replayed at a restart counts toward --snapshot-after") {
+  // Without it every restart let the log grow by another threshold before a snapshot: unbounded disk use
+  // for a server restarted often.
+  temp_dir dir;
+  constexpr std::uint64_t threshold = 8192;
+  auto on_disk = [](const std::string& command) { return command.size() + 8 + disk::frame_overhead; };
+  std::uint64_t first_run = 0, second_run = 0;
+  {
+    opened db(dir.path, fsync_policy::never, threshold);
+    for (int i = 1; first_run < threshold * 6 / 10; ++i) {
+      const auto c = "command-" + std::to_string(i);
+      REQUIRE(db.write(c));
+      first_run += on_disk(c);
+    }
+    CHECK(db.log->stats().snapshots == 0);
+  }
+  opened db(dir.path, fsync_policy::never, threshold);
+  // Well under the threshold in this run alone; past it together with the run before.
+  for (int i = 1; second_run < threshold - first_run + threshold / 10; ++i) {
+    const auto c = "again-" + std::to_string(i);
+    REQUIRE(db.write(c));
+    second_run += on_disk(c);
+  }
+  CHECK(second_run < threshold * 6 / 10);
+  CHECK(test::poll_until([&] { return db.log->stats().snapshots >= 1; }, 10s));
+  CHECK(db.items().size() > 100);
 }
 
 TEST_CASE("wal: a snapshot interrupted at any point is ignored, a damaged one falls back to the previous") {
