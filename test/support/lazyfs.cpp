@@ -68,15 +68,18 @@ lazyfs::~lazyfs() {
   if (!process_->wait_for(10s)) process_->kill_now();
 }
 
-void lazyfs::drop() {
+void lazyfs::drop() { command("drop\n"); }
+
+void lazyfs::drop_torn(std::uint32_t seed) { command("drop torn " + std::to_string(seed) + "\n"); }
+
+void lazyfs::command(const std::string& line) {
   const int fd = ::open(control(mountpoint_).c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error("cannot open the lazyfs control file: " + std::string(std::strerror(errno)));
-  const std::string command = "drop\n";
-  const auto written = ::write(fd, command.data(), command.size());
+  const auto written = ::write(fd, line.data(), line.size());
   const int error = errno;
   ::close(fd);
-  if (written != static_cast<ssize_t>(command.size()))
-    throw std::runtime_error("lazyfs drop failed: " + std::string(std::strerror(error)));
+  if (written != static_cast<ssize_t>(line.size()))
+    throw std::runtime_error("lazyfs " + line.substr(0, line.size() - 1) + " failed: " + std::strerror(error));
 }
 
 std::uint64_t lazyfs::unsynced_bytes() const {

@@ -34,12 +34,18 @@ class lazyfs {
 
   // The power cut: every byte and name not synced is gone when this returns; open files go stale.
   void drop();
+  // The same, after a random half (chosen by `seed`) of the 4 KiB pages that unsynced writes touched
+  // reached the platter first, each whole, in no order: holes of zeros where a later page made it and
+  // an earlier one did not.
+  void drop_torn(std::uint32_t seed);
   // Bytes written since their file's last fsync.
   std::uint64_t unsynced_bytes() const;
   // What the filesystem process has printed (its errors, if any).
   std::string output() const { return process_->output(); }
 
  private:
+  void command(const std::string& line);
+
   std::filesystem::path mountpoint_;
   std::unique_ptr<process> process_;
 };

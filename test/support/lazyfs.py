@@ -12,15 +12,18 @@ file needs an fsync of its directory, a new directory one of its parent).
 Writing `drop` to the control file MOUNTPOINT/.lazyfs throws away everything not on the platter, as a
 power cut would: contents, sizes and names fall back to what was last synced, files and directories
 never synced into their parent vanish, and every open file handle becomes stale. The write returns once
-that is done. Reading the control file gives one line, `drops N unsynced_bytes N`, the bytes written
+that is done. `drop torn SEED` first lets a random half of the pages (4 KiB) that unsynced writes touched reach the
+platter, each whole as it is now, in no particular order, as a page cache that wrote some dirty pages
+back before the power went (a later page without an earlier one leaves a hole of zeros). Reading the control file gives one line, `drops N unsynced_bytes N`, the bytes written
 since their file's last fsync.
 
 The kernel caches nothing (direct_io, zero entry and attribute timeouts), so the first read after a drop
 sees the platter. Runs in the foreground until unmounted (umount MOUNTPOINT); needs root or fusermount.
-Like Jepsen's lazyfs, but smaller: drops are whole (no torn pages) and only on command.
+Like Jepsen's lazyfs, but smaller: faults only on command.
 """
 
 import errno
+import random
 import stat
 import sys
 import threading
@@ -29,6 +32,7 @@ import time
 import fusepy
 
 CONTROL = "/.lazyfs"
+PAGE = 4096
 
 
 class Node:
@@ -125,7 +129,22 @@ class LazyFS:
                 unsynced += node.unsynced_bytes
         return ("drops %d unsynced_bytes %d\n" % (self.drops, unsynced)).encode()
 
-    def drop(self):
+    @staticmethod
+    def tear(node, rng):
+        """Each page the unsynced writes touched reaches the platter whole, as it is now, or not at all."""
+        pages = set()
+        for change in node.unsynced:
+            if change[0] == "w" and change[2]:
+                pages.update(range(change[1] // PAGE, (change[1] + len(change[2]) - 1) // PAGE + 1))
+        current, synced = node.data, node.synced_data
+        if len(current) < len(synced) and rng.random() < 0.5:
+            del synced[len(current):]  # a truncation that made it
+        for page in sorted(pages):
+            start, end = page * PAGE, min(len(current), (page + 1) * PAGE)
+            if start < end and rng.random() < 0.5:
+                apply_write(synced, start, current[start:end])
+
+    def drop(self, rng=None):
         """Everything falls back to the platter, from the root down through synced entries."""
         stack = [self.root]
         seen = set()
@@ -138,6 +157,8 @@ class LazyFS:
                 node.entries = dict(node.synced_entries)
                 stack.extend(node.entries.values())
             else:
+                if rng is not None:
+                    self.tear(node, rng)
                 node.data = bytearray(node.synced_data)
                 node.unsynced = []
                 node.unsynced_bytes = 0
@@ -241,10 +262,13 @@ class LazyFS:
 
     def write(self, path, data, offset, fh):
         if path == CONTROL:
-            command = data.decode(errors="replace").strip()
-            if command != "drop":
+            words = data.decode(errors="replace").split()
+            if words == ["drop"]:
+                self.drop()
+            elif len(words) == 3 and words[:2] == ["drop", "torn"] and words[2].isdigit():
+                self.drop(random.Random(int(words[2])))
+            else:
                 raise fusepy.FuseOSError(errno.EINVAL)
-            self.drop()
             return len(data)
         node = self.node_of(path, fh)
         apply_write(node.data, offset, data)
