@@ -2,6 +2,7 @@
 
 #include "mrkv/kv/crc32c.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace mrkv::kv::disk {
@@ -131,6 +132,21 @@ bool valid_record_follows(std::string_view file, std::size_t offset, std::uint64
     if (lsn <= expected_lsn || lsn - expected_lsn > most_records) continue;
     if (read_frame(file, at).status == frame::kind::ok) return true;
   }
+  return false;
+}
+
+bool looks_unwritten(std::string_view file, std::size_t offset) {
+  constexpr std::size_t sector = 512;
+  if (offset >= file.size() || file.size() - offset < frame_overhead) return false;
+  auto zeros = [&file](std::size_t from, std::size_t to) {
+    return std::all_of(file.begin() + static_cast<std::ptrdiff_t>(from), file.begin() + static_cast<std::ptrdiff_t>(to),
+                       [](char c) { return c == '\0'; });
+  };
+  const std::size_t sector_end = std::min(file.size(), std::max(offset + frame_overhead, (offset / sector + 1) * sector));
+  if (zeros(offset, sector_end)) return true;
+  const std::size_t frame_end = std::min<std::size_t>(file.size(), offset + frame_overhead + get_u32(file.data() + offset));
+  for (std::size_t s = (offset / sector + 1) * sector; s < frame_end && s + sector <= file.size(); s += sector)
+    if (zeros(s, s + sector)) return true;
   return false;
 }
 

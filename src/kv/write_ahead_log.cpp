@@ -174,8 +174,19 @@ struct write_ahead_log::impl {
 
   void lock_directory() {
     std::error_code ec;
+    // A directory made here lasts a power cut only once its parent is synced; until then every record
+    // synced inside it could vanish with it.
+    std::vector<fs::path> made;
+    for (auto p = options.dir.lexically_normal(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      made.push_back(p);
+      if (p == p.parent_path()) break;
+    }
     fs::create_directories(options.dir, ec);
     if (ec) throw std::runtime_error("cannot create data dir " + options.dir.string() + ": " + ec.message());
+    for (const auto& p : made) {
+      const auto parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
+      if (int err = sync_directory(parent)) fail_io("cannot sync " + parent.string(), err);
+    }
     const auto path = options.dir / "LOCK";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) fail_io("cannot open " + path.string(), errno);
@@ -290,19 +301,29 @@ struct write_ahead_log::impl {
         bool good = f.status == disk::frame::kind::ok && f.payload.size() >= 8 &&
                     disk::get_u64(f.payload.data()) == expected;
         if (!good) {
-          if (!last || disk::valid_record_follows(bytes, at, expected))
+          // Records after a bad one mean damage, unless the bad one was never written: then a power cut
+          // tore the unsynced end of the log (later pages on disk, earlier ones not), and nothing from
+          // here on was ever synced, so nothing from here on was acknowledged under --fsync always.
+          const bool later = !last || disk::valid_record_follows(bytes, at, expected);
+          const bool unwritten = last && later && disk::looks_unwritten(bytes, at);
+          if (later && !unwritten)
             throw std::runtime_error("log segment " + it->second.string() + " is damaged at offset " +
                                      std::to_string(at) + " (record lsn " + std::to_string(expected) + ")");
           const auto dropped = bytes.size() - at;
           if (::truncate(it->second.c_str(), static_cast<off_t>(at)) != 0)
             fail_io("cannot cut the torn tail of " + it->second.string(), errno);
-          log::warn(component, "log tail cut: dropped " + std::to_string(dropped) + " bytes of a torn record at offset " +
-                                   std::to_string(at) + " of " + it->second.string());
+          log::warn(component, "log tail cut: dropped " + std::to_string(dropped) +
+                                   (unwritten ? " bytes from never-written bytes (a torn unsynced tail, later records in it dropped too)"
+                                              : " bytes of a torn record") +
+                                   " at offset " + std::to_string(at) + " of " + it->second.string());
           break;
         }
         if (expected >= base) {
           recovery.replay(f.payload.substr(8));
           ++counters.recovered_records;
+          // The log since the snapshot counts toward the next one across restarts too; otherwise each
+          // restart would let it grow by another --snapshot-after.
+          bytes_since_snapshot += f.next - at;
         }
         ++expected;
         at = f.next;
@@ -332,6 +353,11 @@ struct write_ahead_log::impl {
 
   // Creates wal-<next_lsn>.log with its header, synced with its directory entry; 0 or an errno.
   int start_segment() {
+    // The closed segment is made whole on disk before a later one exists: recovery cuts a torn end only
+    // in the last segment, so one that is not last must never have one (even with fsync never).
+    if (current) {
+      if (::fdatasync(current->fd.get()) != 0) log::warn(component, "cannot sync " + current->path.string() + ": " + errno_text(errno));
+    }
     const auto path = options.dir / name_of("wal-", next_lsn, ".log");
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return errno;
@@ -343,10 +369,6 @@ struct write_ahead_log::impl {
     if (err) {
       ::unlink(path.c_str());
       return err;
-    }
-    // The closed segment is complete and synced, so recovery finds it whole even with fsync never.
-    if (current) {
-      if (::fdatasync(current->fd.get()) != 0) log::warn(component, "cannot sync " + current->path.string() + ": " + errno_text(errno));
     }
     current = std::move(fresh);
     end_offset = header.size();

@@ -18,6 +18,8 @@ std::string_view to_string(kv_operation::kind k) {
       return "put";
     case kv_operation::kind::append:
       return "append";
+    case kv_operation::kind::remove:
+      return "remove";
     default:
       return "?";
   }
@@ -77,13 +79,19 @@ std::string format_us(std::int64_t ns) {
 std::string describe(const kv_operation& op) {
   std::string s =
       "client " + std::to_string(op.client) + " " + std::string(to_string(op.op)) + "(" + shorten(op.key);
-  if (op.op != kv_operation::kind::get) s += ", " + shorten(op.input);
+  if (op.op != kv_operation::kind::get && op.op != kv_operation::kind::remove) s += ", " + shorten(op.input);
+  if (op.expected_version) s += " if version " + std::to_string(*op.expected_version);
   s += ")";
   if (!op.output_known) {
     s += " -> pending";
-  } else if (op.op != kv_operation::kind::put) {
+  } else if (op.mismatch) {
+    s += " -> 412";
+  } else if (op.op == kv_operation::kind::get || op.op == kv_operation::kind::append) {
     s += " -> " + shorten(op.output);
+  } else if (op.output_version) {
+    s += " -> ok";
   }
+  if (op.output_known && op.output_version) s += " version " + std::to_string(*op.output_version);
   s += " [" + format_us(op.call_ns) + ", " +
        format_us(op.output_known ? op.return_ns : kv_operation::pending_return) + "]";
   return s;
@@ -100,12 +108,13 @@ std::int64_t history_recorder::now_ns() const {
 }
 
 history_recorder::handle history_recorder::begin(int client, kv_operation::kind op, std::string key,
-                                                 std::string input) {
+                                                 std::string input, std::optional<std::uint64_t> expected_version) {
   kv_operation rec;
   rec.client = client;
   rec.op = op;
   rec.key = std::move(key);
   rec.input = std::move(input);
+  rec.expected_version = expected_version;
   std::lock_guard lock(mutex_);
   // Read the clock under the lock so the recorded order of calls is also their time order.
   rec.call_ns = now_ns();
@@ -121,6 +130,18 @@ void history_recorder::end(handle h, std::string output) {
   rec.return_ns = now_ns();
   rec.output = std::move(output);
   rec.output_known = true;
+}
+
+void history_recorder::end(handle h, std::string output, std::uint64_t version, bool mismatch) {
+  std::lock_guard lock(mutex_);
+  if (h >= ops_.size()) throw std::out_of_range("history_recorder::end: unknown handle");
+  kv_operation& rec = ops_[h];
+  if (rec.output_known) throw std::logic_error("history_recorder::end: operation already ended");
+  rec.return_ns = now_ns();
+  rec.output = std::move(output);
+  rec.output_known = true;
+  rec.output_version = version;
+  rec.mismatch = mismatch;
 }
 
 std::vector<kv_operation> history_recorder::operations() const {
@@ -238,8 +259,9 @@ enum class search_outcome { ok, illegal, timed_out };
 // each group in call order, which is what keeps visited_set's sets short.
 class key_checker {
  public:
-  key_checker(std::vector<const kv_operation*> ops, std::size_t completed, clock::time_point deadline)
-      : ops_(std::move(ops)), completed_(completed), deadline_(deadline) {
+  key_checker(std::vector<const kv_operation*> ops, std::size_t completed, bool versioned,
+              clock::time_point deadline)
+      : ops_(std::move(ops)), completed_(completed), versioned_(versioned), deadline_(deadline) {
     const std::size_t n = ops_.size();
     in_state_.assign(n, -1);
     out_state_.assign(n, -1);
@@ -251,6 +273,7 @@ class key_checker {
       if (op.op == kv_operation::kind::put) in_state_[k] = states_.intern_view(op.input);
       if (op.output_known && op.op != kv_operation::kind::put) out_state_[k] = states_.intern_view(op.output);
     }
+    if (versioned_) versioned_state(0, 0);  // state 0 is ("", 0) in both models
     build_event_list();
   }
 
@@ -279,7 +302,10 @@ class key_checker {
         // the search from trying every subset of the pending writes in front of every put.
         const bool after_pending = !calls.empty() && is_pending(calls.back().op);
         state_table::id after = -1;
-        if (after_pending && ops_[static_cast<std::size_t>(k)]->op == kv_operation::kind::put) {
+        if (versioned_) {
+          // Every executed write changes the version, so no write is invisible: no pruning.
+          after = versioned_step(k, state);
+        } else if (after_pending && ops_[static_cast<std::size_t>(k)]->op == kv_operation::kind::put) {
           // pruned
         } else if (is_pending(k)) {
           after = pending_step(k, state);
@@ -331,8 +357,13 @@ class key_checker {
     std::string s = "no linearization of " + std::to_string(completed_) + " completed";
     if (ops_.size() > completed_) s += " (+" + std::to_string(ops_.size() - completed_) + " pending)";
     s += " operations; the search got furthest with " +
-         std::to_string(std::max<std::ptrdiff_t>(best_depth_, 0)) + " linearized and state " +
-         shorten(states_.value(stuck_state_));
+         std::to_string(std::max<std::ptrdiff_t>(best_depth_, 0)) + " linearized and state ";
+    if (versioned_) {
+      const auto& [value, version] = versioned_states_[static_cast<std::size_t>(stuck_state_)];
+      s += shorten(states_.value(value)) + " version " + std::to_string(version);
+    } else {
+      s += shorten(states_.value(stuck_state_));
+    }
     if (stuck_op_ >= 0)
       s += ", where it could not place " + describe(*ops_[static_cast<std::size_t>(stuck_op_)]);
     return s;
@@ -466,9 +497,55 @@ class key_checker {
     }
   }
 
+  // The versioned model's states: (value, version) pairs, interned like values, so that a state is one
+  // id here too.
+  state_table::id versioned_state(state_table::id value, std::uint64_t version) {
+    auto [it, inserted] = versioned_ids_.try_emplace({value, version}, static_cast<state_table::id>(versioned_states_.size()));
+    if (inserted) versioned_states_.emplace_back(value, version);
+    return it->second;
+  }
+
+  // The versioned model's step for k (see the header): the state after it, or -1 if k cannot happen
+  // in `state` (for a pending write: if it would change nothing, which is the same as never happening).
+  state_table::id versioned_step(std::int32_t k, state_table::id state) {
+    const auto i = static_cast<std::size_t>(k);
+    const kv_operation& op = *ops_[i];
+    const auto [value, version] = versioned_states_[static_cast<std::size_t>(state)];
+    const bool answered = !is_pending(k);
+    auto named = [&](std::uint64_t v) { return !answered || !op.output_version || *op.output_version == v; };
+    if (op.op == kv_operation::kind::get) return answered && out_state_[i] == value && named(version) ? state : -1;
+    const bool holds = !op.expected_version || *op.expected_version == version;
+    if (answered && op.mismatch) return !holds && named(version) ? state : -1;
+    if (!holds) return -1;
+    switch (op.op) {
+      case kv_operation::kind::put:
+        return named(version + 1) ? versioned_state(in_state_[i], version + 1) : -1;
+      case kv_operation::kind::append: {
+        if (!named(version + 1)) return -1;
+        if (answered) {
+          if (out_state_[i] != value) return -1;
+          if (append_result_[i] < 0) append_result_[i] = states_.intern_concat(op.output, op.input);
+          return versioned_state(append_result_[i], version + 1);
+        }
+        const std::uint64_t key = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(state)) << 32) |
+                                  static_cast<std::uint32_t>(k);
+        auto [it, inserted] = pending_appends_.try_emplace(key, -1);
+        if (inserted) it->second = versioned_state(states_.intern_concat(states_.value(value), op.input), version + 1);
+        return it->second;
+      }
+      case kv_operation::kind::remove:
+        return named(0) ? versioned_state(0, 0) : -1;
+      default:
+        return -1;
+    }
+  }
+
   std::vector<const kv_operation*> ops_;
   std::size_t completed_;
+  bool versioned_;
   clock::time_point deadline_;
+  std::vector<std::pair<state_table::id, std::uint64_t>> versioned_states_;
+  std::map<std::pair<state_table::id, std::uint64_t>, state_table::id> versioned_ids_;
 
   state_table states_;
   std::vector<state_table::id> in_state_;       // put: its input
@@ -515,11 +592,13 @@ check_result check_linearizable(const std::vector<kv_operation>& history, std::c
     std::vector<const kv_operation*> completed, pending;
   };
   std::map<std::string_view, partition> by_key;
+  std::map<std::string_view, bool> versioned_keys;
   for (const kv_operation& op : history) {
     if (op.output_known && op.return_ns < op.call_ns) {
       throw std::invalid_argument("check_linearizable: operation returns before it is called: " +
                                   describe(op));
     }
+    if (op.versioned()) versioned_keys[op.key] = true;
     if (op.output_known) {
       by_key[op.key].completed.push_back(&op);
     } else if (op.op != kv_operation::kind::get) {
@@ -534,15 +613,17 @@ check_result check_linearizable(const std::vector<kv_operation>& history, std::c
       return check_result{check_result::outcome::unknown, std::string(key),
                           "time budget exhausted before this key"};
     }
+    const bool versioned = versioned_keys.contains(key);
     std::stable_sort(part.completed.begin(), part.completed.end(), by_call);
-    std::erase_if(part.pending,
-                  [&part](const kv_operation* op) { return cannot_matter(*op, part.completed); });
+    if (!versioned)
+      std::erase_if(part.pending,
+                    [&part](const kv_operation* op) { return cannot_matter(*op, part.completed); });
     std::stable_sort(part.pending.begin(), part.pending.end(), by_call);
     const std::size_t completed = part.completed.size();
     std::vector<const kv_operation*> ops = std::move(part.completed);
     ops.insert(ops.end(), part.pending.begin(), part.pending.end());
 
-    key_checker checker(std::move(ops), completed, deadline);
+    key_checker checker(std::move(ops), completed, versioned, deadline);
     switch (checker.run()) {
       case search_outcome::ok:
         break;

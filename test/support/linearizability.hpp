@@ -12,6 +12,20 @@
 // An operation whose reply never arrived (the client gave up, or the test ended first) is *pending*:
 // its outcome is unknown, so it may take effect at any instant after its call, or never, and its
 // output constrains nothing.
+//
+// The versioned model (issue 13), used for every key on which some operation is a remove or carries a
+// version (a condition, a version in its answer, or a 412): the state is a value and a version, initially
+// ("", 0); every executed put or append adds one to the version, an executed remove makes the state
+// ("", 0) again. A write with `expected_version` N executes only if the version is N; otherwise it changes
+// nothing and its answer is the 412 (`mismatch`) naming the current version. So, with V the state's
+// version:
+//   get              legal iff output == value and (version unknown or version == V).
+//   executed write   legal iff (no condition or condition == V), not a mismatch, the old value of an
+//                    append == value, and its answered version (if known) the new one: V + 1, or 0 for
+//                    a remove.
+//   mismatch         legal iff there is a condition != V and the answered version (if known) is V.
+// A pending write (no answer, or the clerk's "maybe applied") executes at most once, and only where its
+// condition holds.
 #pragma once
 
 #include <chrono>
@@ -19,6 +33,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +41,7 @@
 namespace mrkv::test {
 
 struct kv_operation {
-  enum class kind : std::uint8_t { get, put, append };
+  enum class kind : std::uint8_t { get, put, append, remove };
 
   // Return time of a pending operation: it may take effect arbitrarily late.
   static constexpr std::int64_t pending_return = std::numeric_limits<std::int64_t>::max();
@@ -39,6 +54,14 @@ struct kv_operation {
   bool output_known = false;
   std::int64_t call_ns = 0;                 // invoked no later than this (any monotonic clock)
   std::int64_t return_ns = pending_return;  // completed no earlier than this
+  // Versions (issue 13): the write's condition; the version its answer named (a get's version, an
+  // executed write's new one, a 412's current one), when known; whether the answer was a 412.
+  std::optional<std::uint64_t> expected_version = std::nullopt;
+  std::optional<std::uint64_t> output_version = std::nullopt;
+  bool mismatch = false;
+
+  // Whether this operation needs the versioned model.
+  bool versioned() const { return op == kind::remove || expected_version || output_version || mismatch; }
 };
 
 std::string_view to_string(kv_operation::kind k);
@@ -55,9 +78,13 @@ class history_recorder {
   history_recorder();
 
   // Call just before sending the request, so the recorded call time precedes the real invocation.
-  handle begin(int client, kv_operation::kind op, std::string key, std::string input = {});
+  handle begin(int client, kv_operation::kind op, std::string key, std::string input = {},
+               std::optional<std::uint64_t> expected_version = std::nullopt);
   // Call just after the reply arrived; `output` is the get value or append's old value (ignored for put).
   void end(handle h, std::string output = {});
+  // The same for an answer that named a version: a versioned get's, an executed write's new version,
+  // or (mismatch) a 412's current version. A "maybe applied" outcome is not an answer: leave it pending.
+  void end(handle h, std::string output, std::uint64_t version, bool mismatch = false);
 
   // A copy of everything recorded so far; operations not yet ended are pending.
   std::vector<kv_operation> operations() const;

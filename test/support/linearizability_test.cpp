@@ -116,6 +116,9 @@ std::vector<kv_operation> simulate(const workload& w) {
         t.op.output = value;
         value += t.op.input;
         break;
+      case kind::remove:  // not generated: the unversioned model has no remove
+        value.clear();
+        break;
     }
     if (!t.op.output_known) t.op.output.clear();
     history.push_back(std::move(t.op));

@@ -79,4 +79,11 @@ frame read_frame(std::string_view file, std::size_t offset);
 // if not, everything from `offset` on is a torn tail.
 bool valid_record_follows(std::string_view file, std::size_t offset, std::uint64_t expected_lsn);
 
+// After a bad frame at `offset` that valid records follow: whether it looks never written rather than
+// damaged, as a power cut leaves the unsynced end of a file whose later pages reached the disk and
+// earlier ones did not (after etcd's torn-entry rule): zeros from `offset` to the end of its 512-byte
+// sector (a frame header at least), or a whole zero sector among the later ones the frame its header
+// claims reaches into.
+bool looks_unwritten(std::string_view file, std::size_t offset);
+
 }  // namespace mrkv::kv::disk
