@@ -117,7 +117,7 @@ struct job_service::job {
 };
 
 job_service::job_service(service_config config)
-    : config_(std::move(config)), history_((config_.workdir = std::filesystem::absolute(config_.workdir))) {
+    : config_(std::move(config)), history_((config_.workdir = std::filesystem::weakly_canonical(std::filesystem::absolute(config_.workdir)))) {
   restore();
 }
 

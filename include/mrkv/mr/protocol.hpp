@@ -65,7 +65,7 @@ struct done_request {
   int task = 0;
   int attempt = 1;
   counters counts;
-  std::string job;  // empty for a one-job coordinator
+  std::string job = {};  // empty for a one-job coordinator
 };
 
 // Counters travel with bounds: at most this many, names at most max_name_length bytes.
@@ -79,7 +79,7 @@ struct failed_request {
   int task = 0;
   int attempt = 1;
   std::string error;
-  std::string job;  // empty for a one-job coordinator
+  std::string job = {};  // empty for a one-job coordinator
 };
 
 enum class action { map, reduce, wait, exit };
