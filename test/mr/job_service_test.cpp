@@ -196,7 +196,9 @@ json hanging_job(const std::vector<std::string>& inputs) {
 
 }  // namespace
 
-TEST_CASE("job service: every bad request is a 4xx naming the problem, and makes no job") {
+TEST_SUITE("mr_service") {
+
+TEST_CASE("job service: every bad request is a 4xx naming the problem - and makes no job") {
   service s;
   using mrkv::http::verb;
   struct bad_case {
@@ -296,7 +298,7 @@ TEST_CASE("job service: jobs submitted together run in order on a pool that stay
   CHECK(metrics.status == 200);
 }
 
-TEST_CASE("job service: /metrics counts jobs by state, tasks and workers, and GET / is the page") {
+TEST_CASE("job service: /metrics counts jobs by state and tasks and workers - GET / is the page") {
   service s;
   s.worker();
   s.await(s.submit({{"app", "wc"}, {"inputs", s.inputs()}}), {"done"});
@@ -395,7 +397,7 @@ TEST_CASE("job service: a worker with --app takes only that app's jobs - one wit
   CHECK(s.output(done) == s.expected("indexer", s.inputs()));
 }
 
-TEST_CASE("job service: a restart keeps the history, fails the job that ran, and keeps the workers") {
+TEST_CASE("job service: a restart keeps the history and the workers - the job that ran is marked failed") {
   service s;
   auto& w1 = s.worker({"--id", "w-stays-1"});
   auto& w2 = s.worker({"--id", "w-stays-2"});
@@ -474,3 +476,5 @@ TEST_CASE("job service: mrkv submit --wait prints the id and the outputs - exit 
   CHECK(one.wait_for(15s) == std::optional<int>(1));
   CHECK(one.wait_for_output("job 2: failed", 5s));
 }
+
+}  // TEST_SUITE

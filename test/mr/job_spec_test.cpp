@@ -27,6 +27,8 @@ std::string refusal(const json& body, const std::filesystem::path& workdir) {
 
 }  // namespace
 
+TEST_SUITE("mr_service") {
+
 TEST_CASE("job spec: every malformed submission is refused naming its field") {
   mr::testing::temp_dir dir;
   std::ofstream(dir.path() / "in.txt") << "some words\n";
@@ -75,7 +77,7 @@ TEST_CASE("job spec: every malformed submission is refused naming its field") {
   }
 }
 
-TEST_CASE("job spec: defaults fill what a submission leaves out, and the encoding reads back the same") {
+TEST_CASE("job spec: defaults fill what a submission leaves out - the encoding reads back the same") {
   mr::testing::temp_dir dir;
   std::ofstream(dir.path() / "in.txt") << "x\n";
   mr::job_defaults defaults;
@@ -104,3 +106,5 @@ TEST_CASE("job spec: defaults fill what a submission leaves out, and the encodin
   CHECK(again.task_timeout == spec.task_timeout);
   CHECK(again.name == spec.name);
 }
+
+}  // TEST_SUITE

@@ -343,9 +343,7 @@ TEST_CASE("task table: attempts lost to timeouts are retried forever - a failure
   CHECK(table.errors().empty());
 }
 
-}  // TEST_SUITE
-
-TEST_CASE("task table: for the job service, attempts lost to timeouts count - max_failed_attempts of them fail the job") {
+TEST_CASE("task table: for the job service attempts lost to timeouts count - max_failed_attempts of them fail the job") {
   auto config = job(2, 1, false);
   config.timeouts_count_as_failures = true;
   config.max_failed_attempts = 2;
@@ -392,3 +390,5 @@ TEST_CASE("task table: without the job service's option expire_attempts does not
   CHECK(table.counts(task_kind::map, t0 + 5 * timeout).idle == 1);
   CHECK(table.tasks(task_kind::map, t0 + 5 * timeout)[0].attempts == 1);
 }
+
+}  // TEST_SUITE
