@@ -137,6 +137,9 @@ int run_submit(const args& words) {
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   std::string shown;
   std::optional<std::chrono::steady_clock::time_point> silent_since;
+  // A poll (the API has no change to wait on): soon after a change, then less and less often, so a
+  // short job is seen done soon after it is and a long one costs a request per 200 ms.
+  auto pause = std::chrono::milliseconds(5);
   for (;;) {
     auto answer = call(context, client, http::verb::get, "/v1/jobs/" + id, {}, call_timeout);
     if (!answer.ok()) {
@@ -156,6 +159,7 @@ int run_submit(const args& words) {
     const std::string state = status.value("state", "?");
     const std::string line = "job " + id + " " + state + " " + progress(status);
     if (line != shown) {
+      pause = std::chrono::milliseconds(5);
       if (terminal)
         std::cerr << "\r" << bar(status) << " " << line << "   " << std::flush;
       else
@@ -173,8 +177,8 @@ int run_submit(const args& words) {
       std::cout << std::flush;
       return 0;
     }
-    // A poll: the job's status has no change to wait on over this API.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(200));
   }
 }
 

@@ -162,10 +162,6 @@ job_service::job& job_service::job_for(const http::request& req) {
   throw http::request_error(404, "no job " + id);
 }
 
-const job_service::job& job_service::job_for(const http::request& req) const {
-  return const_cast<job_service*>(this)->job_for(req);
-}
-
 void job_service::wake_waiters() {
   for (auto* timer : waiters_) timer->cancel();
 }

@@ -478,3 +478,27 @@ TEST_CASE("job service: mrkv submit --wait prints the id and the outputs - exit 
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("mr_service") {
+
+TEST_CASE("job service: a worker without --app of a one-job coordinator exits 1 saying why") {
+  mrkv::mr::testing::temp_dir dir;
+  const auto input = mrkv::mr::testing::sample_inputs().front();
+  process coordinator(spawn_options{{MRKV_BINARY, "coordinator", "--listen", "127.0.0.1:0", "--workdir",
+                                     dir.path().string(), "--reduce", "1", "--task-timeout", "0.5", input},
+                                    dir.path(), {}, {}});
+  auto url = coordinator.line_after("mrkv coordinator listening on ", 10s);
+  REQUIRE(url);
+  process any(spawn_options{{MRKV_BINARY, "worker", "--coordinator", *url, "--workdir", dir.path().string()},
+                            dir.path(), {}, {}});
+  CHECK(any.wait_for(10s) == std::optional<int>(1));
+  CHECK(any.wait_for_output("start this worker with --app", 5s));
+  // The job is not lost: a worker with its app finishes it once the abandoned task times out.
+  process wc(spawn_options{{MRKV_BINARY, "worker", "--coordinator", *url, "--workdir", dir.path().string(), "--app",
+                            "wc"},
+                           dir.path(), {}, {}});
+  CHECK(coordinator.wait_for(10s) == std::optional<int>(0));
+  CHECK(fs::exists(dir.path() / "mr-out-0"));
+}
+
+}  // TEST_SUITE

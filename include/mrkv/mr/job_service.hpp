@@ -98,7 +98,6 @@ class job_service {
   };
 
   job* find(const std::string& id);
-  const job& job_for(const http::request& req) const;
   job& job_for(const http::request& req);
   http::reply submit(const http::request& req);
   http::reply cancel(const http::request& req);
