@@ -6,7 +6,8 @@ namespace {
 
 // A route path ending in '*' matches every path that starts with what comes before the '*'.
 bool path_matches(std::string_view route_path, std::string_view path) {
-  if (!route_path.empty() && route_path.back() == '*') return path.starts_with(route_path.substr(0, route_path.size() - 1));
+  if (!route_path.empty() && route_path.back() == '*')
+    return path.starts_with(route_path.substr(0, route_path.size() - 1));
   return route_path == path;
 }
 

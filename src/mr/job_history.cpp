@@ -19,11 +19,11 @@ std::string job_history::relative_dir(const std::string& id) { return "jobs/" + 
 
 std::filesystem::path job_history::dir(const std::string& id) const { return jobs_ / id; }
 
-void job_history::save(const std::string& id, const nlohmann::json& record) const {
+void job_history::save(const std::string& id, const nlohmann::json& record, bool durable) const {
   std::error_code ec;
   std::filesystem::create_directories(dir(id), ec);
   if (ec) throw task_file_error(task_file_error::kind::io, "cannot make " + dir(id).string() + ": " + ec.message());
-  write_file_atomically(dir(id) / record_name, record.dump(2) + "\n", sync_mode::fsync);
+  write_file_atomically(dir(id) / record_name, record.dump(2) + "\n", durable ? sync_mode::fsync : sync_mode::none);
 }
 
 std::vector<nlohmann::json> job_history::load_all() const {

@@ -117,7 +117,8 @@ struct job_service::job {
 };
 
 job_service::job_service(service_config config)
-    : config_(std::move(config)), history_((config_.workdir = std::filesystem::weakly_canonical(std::filesystem::absolute(config_.workdir)))) {
+    : config_(std::move(config)),
+      history_((config_.workdir = std::filesystem::weakly_canonical(std::filesystem::absolute(config_.workdir)))) {
   restore();
 }
 
@@ -168,7 +169,9 @@ void job_service::wake_waiters() {
 
 void job_service::save(const job& j) const {
   try {
-    history_.save(j.id, details(j));
+    // Submission and the end are fsync'ed: they must not be lost. A lost start or phase change only
+    // shows the job queued after a crash of the machine, and it runs again.
+    history_.save(j.id, details(j), j.state == job_state::queued || over(j.state));
   } catch (const std::exception& e) {
     // The job runs on; only its record after a restart is at stake.
     log::error("coordinator", "cannot save the record of job " + j.id + ": " + e.what());
@@ -184,13 +187,14 @@ http::reply job_service::submit(const http::request& req) {
   j->submitted = utc_now();
   j->table.emplace(table_for(j->spec, config_), clock::now());
   try {
-    history_.save(j->id, details(*j));
+    history_.save(j->id, details(*j), true);
   } catch (const std::exception& e) {
     throw http::request_error(500, std::string("cannot record the job: ") + e.what());
   }
   log::info("coordinator", "job " + j->id + " submitted: " + j->spec.app.describe() + ", " +
                                std::to_string(j->spec.inputs.size()) + " inputs, " + std::to_string(j->spec.n_reduce) +
-                               " reduce tasks" + (j->spec.name.empty() ? "" : ", name " + log::peer_text(j->spec.name)));
+                               " reduce tasks" +
+                               (j->spec.name.empty() ? "" : ", name " + log::peer_text(j->spec.name)));
   jobs_.push_back(std::move(j));
   wake_waiters();
   return http::json_reply(summary(*jobs_.back()), 201);
@@ -233,7 +237,8 @@ void job_service::end_job(job& j, job_state state, std::string error) {
   if (state == job_state::done)
     log::info("coordinator", "job " + j.id + " done in " + std::to_string(took) + " s");
   else
-    log::warn("coordinator", "job " + j.id + " " + std::string(to_string(state)) + ": " + log::peer_text(j.error, 1000));
+    log::warn("coordinator",
+              "job " + j.id + " " + std::string(to_string(state)) + ": " + log::peer_text(j.error, 1000));
   save(j);
   wake_waiters();
 }
@@ -531,7 +536,8 @@ std::string job_service::metrics(const std::string& mode) const {
                     static_cast<unsigned long long>(cumulative));
     out += line;
   }
-  std::snprintf(line, sizeof line, "mrkv_mr_task_duration_seconds_sum{%s} %.6f\nmrkv_mr_task_duration_seconds_count{%s} %llu\n",
+  std::snprintf(line, sizeof line,
+                "mrkv_mr_task_duration_seconds_sum{%s} %.6f\nmrkv_mr_task_duration_seconds_count{%s} %llu\n",
                 label.c_str(), duration_sum_, label.c_str(), static_cast<unsigned long long>(cumulative));
   out += line;
   return out;
@@ -552,7 +558,8 @@ void job_service::restore() {
       if (!state) throw std::runtime_error("unknown state");
       j->state = *state;
       j->submitted = record.value("submitted", "");
-      if (record.contains("started") && record["started"].is_string()) j->started = record["started"].get<std::string>();
+      if (record.contains("started") && record["started"].is_string())
+        j->started = record["started"].get<std::string>();
       if (record.contains("finished") && record["finished"].is_string())
         j->finished = record["finished"].get<std::string>();
       j->error = record.value("error", "");

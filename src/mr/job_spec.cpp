@@ -58,7 +58,8 @@ job_spec decode_job_spec(const nlohmann::json& body, const job_defaults& default
     spec.inputs.push_back(input);
   }
 
-  spec.n_reduce = static_cast<int>(http::optional_integer(body, "reduce", 1, max_job_reduce).value_or(defaults.n_reduce));
+  spec.n_reduce =
+      static_cast<int>(http::optional_integer(body, "reduce", 1, max_job_reduce).value_or(defaults.n_reduce));
   spec.name = http::optional_string(body, "name").value_or("");
   if (spec.name.size() > max_job_name) bad("field 'name' is longer than " + std::to_string(max_job_name) + " bytes");
   for (char c : spec.name)

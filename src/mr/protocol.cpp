@@ -255,7 +255,8 @@ order decode_order(const nlohmann::json& body) {
     o.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
     o.dir = http::optional_string(body, "dir").value_or("");
     // The directory is the coordinator's to choose, but a worker writes there: nothing outside its own.
-    if (o.dir.starts_with('/') || o.dir.find("..") != std::string::npos) bad("field 'dir' must be relative, without '..'");
+    if (o.dir.starts_with('/') || o.dir.find("..") != std::string::npos)
+      bad("field 'dir' must be relative, without '..'");
     if (auto it = body.find("app"); it != body.end()) {
       if (!it->is_object()) bad("field 'app' must be an object");
       o.app = decode_app(*it);

@@ -1,6 +1,6 @@
 // This file contains the job service's history on disk: one JSON file per job,
-// WORKDIR/jobs/ID/job.json beside the job's outputs, rewritten atomically (and fsync'ed) whenever the
-// job changes state, so the list of jobs survives a coordinator restart. The record is whatever the
+// WORKDIR/jobs/ID/job.json beside the job's outputs, rewritten atomically whenever the job changes
+// state, so the list of jobs survives a coordinator restart. The record is whatever the
 // service hands it; this file only stores and finds records.
 #pragma once
 
@@ -24,8 +24,9 @@ class job_history {
   // The same, absolute.
   std::filesystem::path dir(const std::string& id) const;
 
-  // Makes the job's directory and (re)writes its record. Throws task_file_error (kind io).
-  void save(const std::string& id, const nlohmann::json& record) const;
+  // Makes the job's directory and (re)writes its record; with `durable`, fsync'ed so that it survives
+  // the machine crashing too. Throws task_file_error (kind io).
+  void save(const std::string& id, const nlohmann::json& record, bool durable) const;
 
   // Every record found, in no particular order. A file that can't be read or parsed is logged and
   // skipped: one damaged record must not stop the service from starting.
