@@ -24,7 +24,7 @@ bool refused(const json& body, const char* names) {
 
 TEST_SUITE("mr_service") {
 
-TEST_CASE("service protocol: orders carry the job, its directory and its app - and read back") {
+TEST_CASE("service protocol: orders carry the job and its directory and app - and read back") {
   protocol::order o;
   o.what = protocol::action::map;
   o.task = 2;
