@@ -32,8 +32,22 @@ for i in 1 2; do
   MRKV_SLOW_MAP_MS=700 "$mrkv" worker --coordinator "$url" --workdir "$dir" > "$dir/worker$i.log" 2>&1 &
   pids+=($!)
 done
+# A second coordinator that wants a token, for the page's token prompt.
+mkdir -p "$dir/guarded"
+cp "$root"/test/data/gutenberg/pg-*.txt "$dir/guarded"
+token=page-test-$RANDOM$RANDOM
+echo "$token" > "$dir/token"
+"$mrkv" coordinator --listen 127.0.0.1:0 --workdir "$dir/guarded" --auth-token-file "$dir/token" \
+  > "$dir/guarded/coordinator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$dir/guarded/coordinator.log" && break; sleep 0.05; done
+guarded=$(sed -n 's/^mrkv coordinator listening on //p' "$dir/guarded/coordinator.log")
+"$mrkv" worker --coordinator "$guarded" --workdir "$dir/guarded" --auth-token-file "$dir/token" \
+  > "$dir/guarded/worker.log" 2>&1 &
+pids+=($!)
 status=0
-/usr/bin/python3 "$root/test/page/page_test.py" "$url" "$dir" "$build/page-test.png" "$build/plugins/slow.so" || status=$?
+/usr/bin/python3 "$root/test/page/page_test.py" "$url" "$dir" "$build/page-test.png" "$build/plugins/slow.so" \
+  "$guarded" "$token" || status=$?
 if ((status != 0)); then
   echo "--- coordinator log (tail) ---"; tail -20 "$dir/coordinator.log"
 fi

@@ -181,6 +181,8 @@ async function refresh() {
     if (picked === null && list.jobs.length) picked = list.jobs[0].id;
     if (picked !== null) showDetail(await call("GET", "/v1/jobs/" + picked));
     showWorkers((await call("GET", "/v1/workers")).workers);
+    // How many refreshes went through, for whoever watches the page (the browser test).
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || "0") + 1);
     if ($("message").dataset.kind === "poll") $("message").textContent = "";
   } catch (e) {
     $("message").textContent = "cannot reach the coordinator: " + e.message;

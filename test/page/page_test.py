@@ -2,28 +2,35 @@
 """The job service's web page in a real browser (headless Chromium through chromedriver).
 
 Run by scripts/page-test.sh, which starts a service coordinator and two workers and passes its URL:
-    page_test.py URL WORKDIR SCREENSHOT SLOW_PLUGIN
+    page_test.py URL WORKDIR SCREENSHOT SLOW_PLUGIN [AUTH_URL TOKEN]
 Checks: the page loads with no console errors, shows a running job's map progress rise to done,
 submits a second job through its form and sees it finish, cancels a third with its button, and still
-has no console errors at the end. Saves a screenshot. Exits 0 when every check holds.
+has no console errors at the end. Saves a screenshot. With AUTH_URL (a coordinator started with
+--auth-token-file holding TOKEN), the page there asks for the token once and then lists that
+coordinator's jobs. Exits 0 when every check holds.
 """
 import json
 import os
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 url, workdir, screenshot = sys.argv[1], sys.argv[2], sys.argv[3]
 
 
-def api(method, path, body=None):
+def api(method, path, body=None, base=url, token=None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url + path, data=data, method=method)
+    request = urllib.request.Request(base + path, data=data, method=method)
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
     with urllib.request.urlopen(request, timeout=5) as reply:
         return json.load(reply)
 
@@ -133,6 +140,31 @@ try:
     errors = severe(driver)
     if errors:
         failures.append("console errors: %s" % errors)
+
+    if len(sys.argv) > 6:
+        auth_url, token = sys.argv[5], sys.argv[6]
+        try:
+            api("GET", "/v1/jobs", base=auth_url)
+            failures.append("the coordinator with a token answered without it")
+        except urllib.error.HTTPError as e:
+            if e.code != 401:
+                failures.append("without the token: HTTP %d, not 401" % e.code)
+        guarded = api("POST", "/v1/jobs", {"app": "wc", "inputs": inputs[:1], "name": "behind a token"},
+                      base=auth_url, token=token)
+        driver.get(auth_url + "/")
+        prompt = WebDriverWait(driver, 10).until(expected_conditions.alert_is_present())
+        prompt.send_keys(token)
+        prompt.accept()
+        wait_until("the page lists the job behind the token", lambda: state(driver, guarded["id"]) == "done", 30)
+        # Asked once: the next refreshes send the token without asking again.
+        first = int(query(driver, "body", "e.dataset.refreshes || '0'"))
+        wait_until("two more refreshes", lambda: int(query(driver, "body", "e.dataset.refreshes || '0'")) >= first + 2,
+                   10)
+        try:
+            driver.switch_to.alert
+            failures.append("the page asked for the token a second time")
+        except Exception:  # noqa: BLE001 - no alert open is what we want
+            print("token prompt: asked once, then the page listed job", guarded["id"], "behind the token")
 except Exception as e:  # noqa: BLE001 - any failure is reported with a screenshot
     failures.append("%s: %s" % (type(e).__name__, e))
     try:
