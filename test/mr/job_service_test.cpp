@@ -262,15 +262,28 @@ TEST_CASE("job service: every bad request is a 4xx naming the problem - and make
 
 TEST_CASE("job service: jobs submitted together run in order on a pool that stays - outputs equal sequential") {
   service s;
-  s.worker();
-  s.worker();
+  auto& w1 = s.worker();
+  auto& w2 = s.worker();
   const auto first = s.submit({{"app", "wc"}, {"inputs", s.inputs()}, {"name", "first"}});
   const auto second = s.submit({{"app", "indexer"}, {"inputs", s.inputs()}, {"reduce", 2}});
   const auto third = s.submit({{"app", plugin("slow")}, {"inputs", {s.inputs()[0]}}, {"reduce", 1}});
+  const auto fourth = s.submit({{"app", plugin("slow")}, {"inputs", s.inputs()}, {"reduce", 4}});
   const auto a = s.await(first, {"done"});
   const auto b = s.await(second, {"done"});
   const auto c = s.await(third, {"done"});
+  s.await(fourth, {"done"});
   INFO(s);
+  // A plugin is loaded once per worker and kept for the next job of it.
+  int loads = 0;
+  for (auto* w : {&w1, &w2}) {
+    const auto log = w->output();
+    const std::string line = "loaded app \"" + plugin("slow") + "\"";
+    int n = 0;
+    for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++n;
+    CHECK(n <= 1);
+    loads += n;
+  }
+  CHECK(loads >= 1);
   CHECK(s.output(a) == s.expected("wc", s.inputs()));
   CHECK(s.output(b) == s.expected("indexer", s.inputs()));
   CHECK(s.output(c) == s.expected(plugin("slow"), {s.inputs()[0]}));
@@ -289,10 +302,10 @@ TEST_CASE("job service: jobs submitted together run in order on a pool that stay
   }
   auto list = s.call(mrkv::http::verb::get, "/v1/jobs");
   REQUIRE(list.ok());
-  REQUIRE(list.body.at("jobs").size() == 3);
-  CHECK(list.body["jobs"][0].at("id") == third);  // newest first
-  CHECK(list.body["jobs"][2].at("id") == first);
-  CHECK(list.body["jobs"][2].at("map") == json{{"idle", 0}, {"running", 0}, {"done", 3}, {"total", 3}});
+  REQUIRE(list.body.at("jobs").size() == 4);
+  CHECK(list.body["jobs"][0].at("id") == fourth);  // newest first
+  CHECK(list.body["jobs"][3].at("id") == first);
+  CHECK(list.body["jobs"][3].at("map") == json{{"idle", 0}, {"running", 0}, {"done", 3}, {"total", 3}});
 
   auto metrics = s.call(mrkv::http::verb::get, "/metrics");  // not JSON: only its status is read here
   CHECK(metrics.status == 200);
