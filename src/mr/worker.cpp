@@ -80,8 +80,9 @@ class worker_loop {
                             config_.coordinator.base_path);
     const protocol::next_request ask{config_.id, config_.host, config_.poll_wait, config_.app};
     for (;;) {
-      auto answer = co_await call(protocol::next_path, protocol::encode(ask),
-                                  config_.poll_wait + config_.call_timeout);
+      auto body = protocol::encode(ask);
+      if (!send_app_) body.erase("app");
+      auto answer = co_await call(protocol::next_path, std::move(body), config_.poll_wait + config_.call_timeout);
       if (!answer) co_return summary_;
       protocol::order order;
       bool readable = true;
@@ -196,6 +197,16 @@ class worker_loop {
       const auto& error = *result.error;
       const bool transient = error.what == http::call_error::kind::no_answer ||
                              error.what == http::call_error::kind::bad_reply || error.status >= 500;
+      if (!transient && std::string_view(path) == protocol::next_path && error.status == 400 && body.contains("app") &&
+          error.message.find("'app'") != std::string::npos) {
+        // A coordinator from before job services refuses members it doesn't know; it runs one job,
+        // whose app is ours by construction, so the app need not be said.
+        log::info("worker", "the coordinator does not take the worker's app in requests (an older mrkv): "
+                            "asking without it");
+        send_app_ = false;
+        body.erase("app");
+        continue;
+      }
       if (!transient) {
         const bool report = std::string_view(path) == protocol::done_path || std::string_view(path) == protocol::failed_path;
         if (report && (error.status == 404 || error.status == 409)) {
@@ -242,7 +253,8 @@ class worker_loop {
   task_executor* app_;
   app_cache cache_;  // used on the task thread only
   asio::thread_pool& pool_;
-  bool service_ = false;  // the coordinator said it is a job service
+  bool service_ = false;   // the coordinator said it is a job service
+  bool send_app_ = true;   // false once a coordinator refused the "app" member
   worker_summary summary_;
   std::optional<http::client> client_;  // made on the loop's executor when run() starts
 };

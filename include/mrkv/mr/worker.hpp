@@ -21,7 +21,9 @@
 // says "exit") and, once they have heard from it, keep retrying while it is away (a restart) for
 // `service_give_up_after`, forever by default. A worker with no fixed app (run_worker() without one)
 // loads each job's app as its tasks come (app_cache.hpp); for it an app that can't be loaded fails
-// that task only, since the next job's app may load.
+// that task only, since the next job's app may load. A worker with a fixed app says it in its requests
+// for work (protocol.hpp); a coordinator from before job services refuses that member with a 400, and
+// the worker then asks without it, as it always did.
 #pragma once
 
 #include "mrkv/http/endpoint.hpp"
