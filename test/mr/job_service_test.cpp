@@ -516,3 +516,19 @@ TEST_CASE("job service: a worker without --app of a one-job coordinator exits 1 
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("mr_service") {
+
+TEST_CASE("job service: its workers wait for it while it is away - unless --give-up-after is given") {
+  service s;
+  auto& stays = s.worker();
+  auto& leaves = s.worker({"--give-up-after", "0.5"});
+  REQUIRE(stays.wait_for_output("staying up between jobs and while it is away", 10s));
+  REQUIRE(leaves.wait_for_output("staying up between jobs", 10s));
+  s.coordinator().kill_now();
+  CHECK(leaves.wait_for(10s) == std::optional<int>(0));
+  CHECK(stays.wait_for_output("retrying until it is back", 10s));
+  CHECK(stays.running());
+}
+
+}  // TEST_SUITE
