@@ -24,6 +24,7 @@ constexpr std::array modes{
     mode{"worker", "MapReduce worker: runs tasks for a coordinator", mrkv::cli::run_worker},
     mode{"sequential", "MapReduce reference: the same app in one process, one output file", mrkv::cli::run_sequential},
     mode{"status", "print a coordinator's job status", mrkv::cli::run_status},
+    mode{"submit", "submit a MapReduce job to a coordinator run as a job service", mrkv::cli::run_submit},
     mode{"kvserver", "linearizable key/value server", mrkv::cli::run_kvserver},
     mode{"kv", "key/value client: get, put, append", mrkv::cli::run_kv},
     mode{"bench", "load generator for the key/value server (ops/s, latency percentiles)", mrkv::cli::run_bench},

@@ -3,15 +3,10 @@
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/server.hpp"
 #include "mrkv/mr/coordinator.hpp"
+#include "mrkv/mr/job_service.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 namespace mrkv::cli {
@@ -26,21 +21,27 @@ void check_inputs(const std::filesystem::path& workdir, const std::vector<std::s
   std::error_code ec;
   if (!std::filesystem::is_directory(workdir, ec))
     throw usage_error("coordinator: work directory " + workdir.string() + " does not exist");
-  for (const auto& input : inputs) {
-    const std::filesystem::path path = workdir / input;  // an absolute input replaces workdir
-    // O_NONBLOCK so that checking a FIFO does not wait for its writer; any readable file is an input,
-    // /dev/null and other empty or special files included (the worker reads each to its end).
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) throw usage_error("coordinator: cannot read input " + input + ": " + std::strerror(errno));
-    struct stat info {};
-    char byte;
-    const bool directory = ::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode);
-    const bool readable = !directory && (!S_ISREG(info.st_mode) || ::read(fd, &byte, 1) >= 0);
-    const int saved = errno;
-    ::close(fd);
-    if (directory) throw usage_error("coordinator: cannot read input " + input + ": it is a directory");
-    if (!readable) throw usage_error("coordinator: cannot read input " + input + ": " + std::strerror(saved));
-  }
+  for (const auto& input : inputs)
+    if (auto problem = mr::input_problem(workdir, input)) throw usage_error("coordinator: " + *problem);
+}
+
+// With no INPUT: the job service (job_service.hpp) until SIGINT/SIGTERM.
+int run_service(http::server_config config, mr::service_config service_config) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(service_config.workdir, ec))
+    throw usage_error("coordinator: work directory " + service_config.workdir.string() + " does not exist");
+  mr::job_service service(std::move(service_config));  // outlives the server
+  config.extra_metrics = [&service](const std::string& mode) { return service.metrics(mode); };
+  http::server http_server(config, "coordinator", service.routes());
+  service.attach(http_server.main_context().get_executor());
+  http_server.stop_on_signals();
+  auto endpoint = http_server.start();
+  warn_if_exposed("coordinator", config);
+  log::info("coordinator", "running as a job service: submit jobs with POST /v1/jobs or mrkv submit");
+  announce_listening("coordinator", endpoint, config);
+  http_server.wait();
+  log::info("coordinator", "job service stopped");
+  return 0;
 }
 
 }  // namespace
@@ -48,7 +49,7 @@ void check_inputs(const std::filesystem::path& workdir, const std::vector<std::s
 int run_coordinator(const args& words) {
   mode_info mode{
       "coordinator",
-      "mrkv coordinator [--listen HOST:PORT] [--reduce N] [--task-timeout SECONDS] [--workdir DIR] INPUT...",
+      "mrkv coordinator [--listen HOST:PORT] [--reduce N] [--task-timeout SECONDS] [--workdir DIR] [INPUT...]",
       "Runs one MapReduce job: one map task per INPUT and N reduce tasks, handed out over HTTP to\n"
       "'mrkv worker' processes that share the work directory. INPUT paths are passed to the workers as\n"
       "given; relative ones are relative to the work directory. A task not reported done within the task\n"
@@ -57,7 +58,13 @@ int run_coordinator(const args& words) {
       "out again at once; after 4 attempts of one task reported failed (attempts lost to a dead or silent\n"
       "worker never count) the job fails with that task's last error, and the coordinator exits 1 once\n"
       "the workers have been told. Exits 0 once every reduce task is done and the workers have been told\n"
-      "to exit (or the exit grace period passed)."};
+      "to exit (or the exit grace period passed).\n"
+      "With no INPUT it runs as a job service and stays up: jobs are submitted with POST /v1/jobs (or\n"
+      "'mrkv submit'), run one after another in the order they came, and are listed by GET /v1/jobs and\n"
+      "the web page at GET /; --reduce and --task-timeout are then the defaults of a job that does not\n"
+      "set them. A job's outputs go to DIR/jobs/ID/mr-out-R, its record to DIR/jobs/ID/job.json; attempts\n"
+      "lost to a dead or silent worker count as failed ones there, so a job fails after its max_attempts\n"
+      "(default 4) and the service goes on with the next."};
   server_flags server;
   server.listen = "127.0.0.1:7700";
   int n_reduce = 10;
@@ -90,11 +97,21 @@ int run_coordinator(const args& words) {
   auto values = parse_mode_options(mode, words, flags, &positional);
   if (!values) return 0;
 
-  if (inputs.empty()) throw usage_error("coordinator: no input files (see mrkv coordinator --help)");
   if (n_reduce < 1 || n_reduce > 1'000'000) throw usage_error("coordinator: --reduce must be in [1, 1000000]");
   auto config = make_server_config(server);
   if (config.threads != 1) log::info("coordinator", "--threads ignored: the coordinator keeps its tables on one thread");
   config.threads = 1;
+
+  if (inputs.empty()) {
+    mr::service_config service;
+    service.workdir = workdir;
+    service.defaults.n_reduce = n_reduce;
+    service.defaults.task_timeout = seconds_flag(task_timeout, "task-timeout");
+    service.backup.enabled = !no_backup;
+    if (values->count("backup-after")) service.backup_min_age = seconds_flag(backup_after, "backup-after");
+    service.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
+    return run_service(config, service);
+  }
 
   mr::coordinator_config job;
   job.table.inputs = inputs;

@@ -88,15 +88,59 @@ std::string for_a_person(const nlohmann::json& job) {
   return out.str();
 }
 
+// One job of a job service, as GET /v1/jobs/ID describes it.
+std::string service_job(const nlohmann::json& job) {
+  std::ostringstream out;
+  out << "job " << text(job, "id") << (job.value("name", "").empty() ? "" : " (" + text(job, "name") + ")") << ": "
+      << text(job, "state") << ", app " << text(job, "app") << "\n";
+  out << "submitted " << text(job, "submitted");
+  if (job.contains("started") && job["started"].is_string()) out << ", started " << text(job, "started");
+  if (job.contains("finished") && job["finished"].is_string()) out << ", finished " << text(job, "finished");
+  out << "\n";
+  out << phase_line("map", job.value("map", nlohmann::json::object())) << "\n";
+  out << phase_line("reduce", job.value("reduce", nlohmann::json::object())) << "\n";
+  if (job.contains("error") && job["error"].is_string()) out << "error: " << job["error"].get<std::string>() << "\n";
+  if (job.contains("task_errors") && job["task_errors"].is_array() && !job["task_errors"].empty()) {
+    out << "failed attempts:\n";
+    for (const auto& e : job["task_errors"])
+      out << "  " << text(e, "kind") << " task " << count(e, "task") << ": " << count(e, "failed_attempts") << " of "
+          << count(e, "attempts") << " attempts failed; last error: " << text(e, "last_error") << "\n";
+  }
+  if (job.contains("outputs") && job["outputs"].is_array()) {
+    out << "outputs:\n";
+    for (const auto& o : job["outputs"])
+      if (o.is_string()) out << "  " << o.get<std::string>() << "\n";
+  }
+  return out.str();
+}
+
+// GET /v1/jobs: one line per job, newest first.
+std::string service_jobs(const nlohmann::json& list) {
+  std::ostringstream out;
+  const auto jobs = list.value("jobs", nlohmann::json::array());
+  out << jobs.size() << (jobs.size() == 1 ? " job" : " jobs") << "\n";
+  for (const auto& job : jobs) {
+    const auto map = job.value("map", nlohmann::json::object());
+    const auto reduce = job.value("reduce", nlohmann::json::object());
+    out << "  " << text(job, "id") << "  " << text(job, "state") << "  map " << count(map, "done") << "/"
+        << count(map, "total") << "  reduce " << count(reduce, "done") << "/" << count(reduce, "total") << "  "
+        << text(job, "app") << (job.value("name", "").empty() ? "" : "  " + text(job, "name")) << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace
 
 int run_status(const args& words) {
-  mode_info mode{"status", "mrkv status --coordinator URL [--json] [--watch SECONDS]",
+  mode_info mode{"status", "mrkv status --coordinator URL [--job ID] [--json] [--watch SECONDS]",
                  "Prints a MapReduce coordinator's job status (GET /v1/job): the phase, a progress bar per\n"
                  "phase, the workers seen, failed task attempts with their last error, and the counters of\n"
                  "streaming apps. --json prints the raw JSON; --watch repeats every SECONDS until the job is\n"
-                 "done or failed or the coordinator is gone. Exits 1 when the job has failed."};
+                 "done or failed or the coordinator is gone. Exits 1 when the job has failed.\n"
+                 "For a coordinator run as a job service it lists the jobs (GET /v1/jobs), newest first; --job ID\n"
+                 "shows one (GET /v1/jobs/ID) and exits 1 when it failed or was cancelled."};
   std::string coordinator;
+  std::string job_id;
   bool json = false;
   double watch = 0;
   double timeout = 5;
@@ -104,6 +148,7 @@ int run_status(const args& words) {
   po::options_description flags("status options");
   flags.add_options()
       ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"), "the coordinator")
+      ("job", po::value<std::string>(&job_id)->value_name("ID"), "a job service's job")
       ("json", po::bool_switch(&json), "print the status as JSON")
       ("watch", po::value<double>(&watch)->value_name("SECONDS"), "print again every SECONDS until the job is done")
       ("timeout", po::value<double>(&timeout)->default_value(timeout)->value_name("SECONDS"), "give up after this");
@@ -122,11 +167,33 @@ int run_status(const args& words) {
 
   asio::io_context context;
   http::client client(context.get_executor(), url, options);
-  for (bool first = true;; first = false) {
-    auto pending = asio::co_spawn(context, client.get(mr::protocol::job_path, deadline), asio::use_future);
+  auto get = [&](const std::string& target) {
+    auto pending = asio::co_spawn(context, client.get(target, deadline), asio::use_future);
     context.restart();
     context.run();
-    auto answer = pending.get();
+    return pending.get();
+  };
+  // A one-job coordinator has /v1/job; a job service answers it 404 and has /v1/jobs instead.
+  bool service = !job_id.empty();
+  for (bool first = true;; first = false) {
+    auto answer = get(service ? (job_id.empty() ? "/v1/jobs" : "/v1/jobs/" + job_id) : mr::protocol::job_path);
+    if (!service && first && !answer.ok() && answer.error->what == http::call_error::kind::rejected &&
+        answer.error->status == 404) {
+      service = true;
+      answer = get("/v1/jobs");
+    }
+    if (service && answer.ok()) {
+      if (json)
+        std::cout << answer.body.dump() << std::endl;
+      else
+        std::cout << (job_id.empty() ? service_jobs(answer.body) : service_job(answer.body)) << std::flush;
+      const auto state = text(answer.body, "state");
+      if (!job_id.empty() && (state == "failed" || state == "cancelled")) return 1;
+      if (interval.count() == 0 || (!job_id.empty() && state == "done")) return 0;
+      std::this_thread::sleep_for(interval);
+      if (!json) std::cout << "\n";
+      continue;
+    }
     if (!answer.ok()) {
       std::cerr << "mrkv status: " << coordinator << ": " << answer.error->describe() << "\n";
       // While watching, a coordinator that went away after answering has finished its job.

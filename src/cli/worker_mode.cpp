@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 
@@ -41,10 +42,15 @@ int run_worker(const args& words) {
                   "directory, and reports each done, or failed with its error (the coordinator retries it\n"
                   "elsewhere and fails the job after 4 reported failures of one task).\n"
                   "Exits 0 when the coordinator says the job is over, or when it has not answered for the\n"
-                  "give-up time (it is gone). Exits 2 when APP can't be loaded.\n") +
+                  "give-up time (it is gone). Exits 2 when APP can't be loaded.\n"
+                  "A coordinator run as a job service (no INPUT) never says the job is over: its workers stay\n"
+                  "up between jobs and, once they have heard from it, keep retrying while it is away (a restart)\n"
+                  "unless --give-up-after is given. Without --app (and --mapper) the worker serves any job of a\n"
+                  "job service and loads each job's app itself, once, keeping it for the next task (a relative\n"
+                  "plugin path is relative to the work directory); with one it serves only that app's jobs.\n") +
       streaming_help;
   mode_info mode{"worker",
-                 "mrkv worker --coordinator URL (--app APP | --mapper CMD --reducer CMD [--combiner CMD]) "
+                 "mrkv worker --coordinator URL [--app APP | --mapper CMD --reducer CMD [--combiner CMD]] "
                  "[--workdir DIR]",
                  help_summary};
   std::string coordinator;
@@ -70,7 +76,8 @@ int run_worker(const args& words) {
       ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)");
   add_app_flags(flags, app_settings);
   add_client_flags(flags, client_settings);
-  if (!parse_mode_options(mode, words, flags)) return 0;
+  auto values = parse_mode_options(mode, words, flags);
+  if (!values) return 0;
 
   mr::worker_config config;
   try {
@@ -85,16 +92,26 @@ int run_worker(const args& words) {
   config.poll_wait = seconds_flag(poll_wait, "poll-wait");
   config.call_timeout = seconds_flag(call_timeout, "call-timeout");
   config.id = id;
-  const auto spec = make_app_spec(app_settings, "worker");
-
-  // The app first, so that a relative plugin path means what the user typed; then into the work
-  // directory, where the tasks' files live and where the lab's probe plugins look.
-  keep_freed_memory_for_reuse();
+  if (!(*values)["give-up-after"].defaulted()) config.service_give_up_after = config.give_up_after;
+  const bool any_app = app_settings.app.empty() && app_settings.mapper.empty() && app_settings.reducer.empty() &&
+                       app_settings.combiner.empty();
   std::unique_ptr<mr::task_executor> app;
-  try {
-    app = mr::make_executor(spec);
-  } catch (const mr::app_error& e) {
-    throw usage_error(std::string("worker: ") + e.what());
+  keep_freed_memory_for_reuse();
+  if (!any_app) {
+    const auto spec = make_app_spec(app_settings, "worker");
+    // The app first, so that a relative plugin path means what the user typed; then into the work
+    // directory, where the tasks' files live and where the lab's probe plugins look.
+    try {
+      app = mr::make_executor(spec);
+    } catch (const mr::app_error& e) {
+      throw usage_error(std::string("worker: ") + e.what());
+    }
+    config.app = spec;
+  } else {
+    if (!std::isfinite(app_settings.sort_buffer_mib) || app_settings.sort_buffer_mib < 1 ||
+        app_settings.sort_buffer_mib > 65536)
+      throw usage_error("worker: --sort-buffer: must be between 1 and 65536 MiB");
+    config.sort_buffer = static_cast<std::size_t>(app_settings.sort_buffer_mib * 1024 * 1024);
   }
   if (::chdir(workdir.c_str()) != 0)
     throw usage_error("worker: cannot enter work directory " + workdir + ": " + std::strerror(errno));
@@ -102,7 +119,7 @@ int run_worker(const args& words) {
 
   std::signal(SIGTERM, exit_on_signal);
   std::signal(SIGINT, exit_on_signal);
-  auto summary = mr::run_worker(std::move(config), *app);
+  auto summary = app ? mr::run_worker(std::move(config), *app) : mr::run_worker(std::move(config));
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
   log::info("worker", "peak resident memory " + std::to_string(usage.ru_maxrss / 1024) + " MiB");

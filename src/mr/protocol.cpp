@@ -96,9 +96,43 @@ std::string_view to_string(action a) noexcept {
   }
 }
 
+nlohmann::json encode(const app_spec& app) {
+  if (!app.streaming()) return {{"app", app.app}};
+  nlohmann::json j{{"mapper", app.stream.mapper}, {"reducer", app.stream.reducer}};
+  if (!app.stream.combiner.empty()) j["combiner"] = app.stream.combiner;
+  return j;
+}
+
+app_spec decode_app(const nlohmann::json& object) {
+  app_spec app;
+  auto member = [&](const char* field) {
+    auto value = http::optional_string(object, field).value_or("");
+    if (object.contains(field) && value.empty()) bad(std::string("field '") + field + "' must not be empty");
+    if (value.size() > max_command_length)
+      bad(std::string("field '") + field + "' is longer than " + std::to_string(max_command_length) + " bytes");
+    return value;
+  };
+  app.app = member("app");
+  app.stream.mapper = member("mapper");
+  app.stream.reducer = member("reducer");
+  app.stream.combiner = member("combiner");
+  const bool streaming = !app.stream.mapper.empty() || !app.stream.reducer.empty() || !app.stream.combiner.empty();
+  if (!app.app.empty() && streaming) bad("field 'app' and fields 'mapper'/'reducer'/'combiner': give one kind of app");
+  if (app.app.empty() && !streaming) bad("field 'app' is required (or 'mapper' and 'reducer' for a streaming app)");
+  if (streaming && app.stream.mapper.empty()) bad("field 'mapper' is required with 'reducer' or 'combiner'");
+  if (streaming && app.stream.reducer.empty()) bad("field 'reducer' is required with 'mapper'");
+  return app;
+}
+
+bool same_app(const app_spec& a, const app_spec& b) noexcept {
+  return a.app == b.app && a.stream.mapper == b.stream.mapper && a.stream.reducer == b.stream.reducer &&
+         a.stream.combiner == b.stream.combiner;
+}
+
 nlohmann::json encode(const next_request& r) {
   nlohmann::json j{{"worker", r.worker}, {"host", r.host}};
   if (r.wait) j["wait_ms"] = r.wait->count();
+  if (r.app) j["app"] = encode(*r.app);
   return j;
 }
 
@@ -112,14 +146,17 @@ nlohmann::json encode(const counters& c) {
 nlohmann::json encode(const done_request& r) {
   nlohmann::json j{{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt}};
   if (!r.counts.empty()) j["counters"] = encode(r.counts);
+  if (!r.job.empty()) j["job"] = r.job;
   return j;
 }
 
 nlohmann::json encode(const failed_request& r) {
   // The error holds a command's standard error, which need not be UTF-8: JSON must be.
   const std::string text = valid_utf8(cut_utf8(r.error, max_error_length));
-  return {{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt},
-          {"error", text}};
+  nlohmann::json j{{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt},
+                   {"error", text}};
+  if (!r.job.empty()) j["job"] = r.job;
+  return j;
 }
 
 nlohmann::json encode(const order& o) {
@@ -135,6 +172,12 @@ nlohmann::json encode(const order& o) {
   }
   if (o.what == action::reduce) j["n_map"] = o.n_map;
   if ((o.what == action::map || o.what == action::reduce) && o.timeout) j["timeout_ms"] = o.timeout->count();
+  if (o.what == action::map || o.what == action::reduce) {
+    if (!o.job.empty()) j["job"] = o.job;
+    if (!o.dir.empty()) j["dir"] = o.dir;
+    if (o.app) j["app"] = encode(*o.app);
+  }
+  if (o.service) j["service"] = true;
   return j;
 }
 
@@ -151,17 +194,22 @@ order order_for(const assignment& a, int n_map, int n_reduce) {
 }
 
 next_request decode_next_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "host", "wait_ms"});
+  http::reject_unknown_fields(body, {"worker", "host", "wait_ms", "app"});
   next_request r;
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
   r.host = checked_name(http::optional_string(body, "host").value_or(""), "host", true);
   if (auto ms = http::optional_integer(body, "wait_ms", 0, 3'600'000)) r.wait = std::chrono::milliseconds(*ms);
+  if (auto it = body.find("app"); it != body.end()) {
+    if (!it->is_object()) bad("field 'app' must be an object");
+    r.app = decode_app(*it);
+  }
   return r;
 }
 
 done_request decode_done_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "counters"});
+  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "counters", "job"});
   done_request r;
+  r.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
   std::tie(r.kind, r.task) = kind_and_task(body);
   r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
@@ -170,8 +218,9 @@ done_request decode_done_request(const nlohmann::json& body) {
 }
 
 failed_request decode_failed_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "error"});
+  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "error", "job"});
   failed_request r;
+  r.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
   std::tie(r.kind, r.task) = kind_and_task(body);
   r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
@@ -203,9 +252,20 @@ order decode_order(const nlohmann::json& body) {
     }
     if (auto ms = http::optional_integer(body, "timeout_ms", 1, INT64_MAX / 1'000'000))
       o.timeout = std::chrono::milliseconds(*ms);
+    o.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
+    o.dir = http::optional_string(body, "dir").value_or("");
+    // The directory is the coordinator's to choose, but a worker writes there: nothing outside its own.
+    if (o.dir.starts_with('/') || o.dir.find("..") != std::string::npos)
+      bad("field 'dir' must be relative, without '..'");
+    if (auto it = body.find("app"); it != body.end()) {
+      if (!it->is_object()) bad("field 'app' must be an object");
+      o.app = decode_app(*it);
+    }
   } else {
     bad("unknown action '" + what.substr(0, 32) + "'");
   }
+  auto service = body.find("service");
+  o.service = service != body.end() && service->is_boolean() && service->get<bool>();
   return o;
 }
 

@@ -17,6 +17,15 @@ std::string_view to_string(job_phase phase) noexcept {
   }
 }
 
+std::string_view to_string(task_state_kind state) noexcept {
+  switch (state) {
+    case task_state_kind::idle: return "idle";
+    case task_state_kind::running: return "running";
+    case task_state_kind::done: return "done";
+    default: return "unknown";
+  }
+}
+
 std::optional<task_kind> parse_task_kind(std::string_view text) noexcept {
   if (text == "map") return task_kind::map;
   if (text == "reduce") return task_kind::reduce;
@@ -129,6 +138,7 @@ assignment task_table::hand_out(task_kind kind, int index, std::string_view work
 std::optional<assignment> task_table::assign(std::string_view worker_id, std::string_view host,
                                              clock::time_point now) {
   auto& w = worker(worker_id, host, now);
+  expire_attempts(now);
   if (over()) return std::nullopt;
   const auto kind = current_kind();
   const auto& tasks = tasks_of(kind);
@@ -188,6 +198,8 @@ report_outcome task_table::complete(std::string_view worker_id, task_kind kind, 
   t.done = true;
   ++w.tasks_completed;
   const auto ran = now - t.attempts[static_cast<std::size_t>(attempt - 1)].started;
+  t.winner = attempt;
+  t.took = ran;
   if (kind == task_kind::map) {
     map_durations_.push_back(ran);
     if (++maps_done_ == n_map() && phase_ == job_phase::map) phase_ = job_phase::reduce;
@@ -215,14 +227,61 @@ report_outcome task_table::fail(std::string_view worker_id, task_kind kind, int 
     record.failed = true;
     ++t.failures;
   }
-  if (config_.max_failed_attempts > 0 && t.failures >= config_.max_failed_attempts) {
-    phase_ = job_phase::failed;
+  if (count_failure(kind, task, t)) {
     finished_ = now;
-    failure_ = std::string(to_string(kind)) + " task " + std::to_string(task) + " failed " +
-               std::to_string(t.failures) + " times; last error: " + t.last_error;
     return report_outcome::job_failed;
   }
   return report_outcome::recorded;
+}
+
+bool task_table::count_failure(task_kind kind, int index, task_state& t) {
+  if (config_.max_failed_attempts <= 0 || t.failures < config_.max_failed_attempts) return false;
+  phase_ = job_phase::failed;
+  failure_ = std::string(to_string(kind)) + " task " + std::to_string(index) + " failed " +
+             std::to_string(t.failures) + " times; last error: " + t.last_error;
+  return true;
+}
+
+bool task_table::expire_attempts(clock::time_point now) {
+  if (!config_.timeouts_count_as_failures || over()) return false;
+  const auto kind = current_kind();
+  auto& tasks = tasks_of(kind);
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    auto& t = tasks[i];
+    if (!timed_out(t, now) || t.attempts.back().failed) continue;
+    auto& record = t.attempts.back();
+    record.failed = true;
+    ++t.failures;
+    t.last_error = "attempt " + std::to_string(t.attempts.size()) + " on worker " + record.worker +
+                   " did not finish within " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.task_timeout).count()) +
+                   " ms (the worker died or went silent)";
+    if (count_failure(kind, static_cast<int>(i), t)) {
+      finished_ = now;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<task_view> task_table::tasks(task_kind kind, clock::time_point now) const {
+  std::vector<task_view> out;
+  for (const auto& t : tasks_of(kind)) {
+    task_view v;
+    v.attempts = static_cast<int>(t.attempts.size());
+    v.failed_attempts = t.failures;
+    if (t.done) {
+      v.state = task_state_kind::done;
+      v.worker = t.attempts[static_cast<std::size_t>(t.winner - 1)].worker;
+      v.duration = t.took;
+    } else if (!t.attempts.empty()) {
+      v.state = live(t, now) ? task_state_kind::running : task_state_kind::idle;
+      v.worker = t.attempts.back().worker;
+      if (v.state == task_state_kind::running) v.duration = now - t.attempts.back().started;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 std::vector<task_error> task_table::errors() const {

@@ -343,4 +343,52 @@ TEST_CASE("task table: attempts lost to timeouts are retried forever - a failure
   CHECK(table.errors().empty());
 }
 
+TEST_CASE("task table: for the job service attempts lost to timeouts count - max_failed_attempts of them fail the job") {
+  auto config = job(2, 1, false);
+  config.timeouts_count_as_failures = true;
+  config.max_failed_attempts = 2;
+  task_table table(config, t0);
+  auto a = table.assign("w1", "h", t0);
+  auto b = table.assign("w2", "h", t0);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(table.complete("w2", task_kind::map, b->task, b->attempt, t0 + 1s) == report_outcome::completed);
+  // Nothing is due before the timeout; at it the lost attempt counts once, however often one looks.
+  CHECK_FALSE(table.expire_attempts(t0 + timeout - 1s));
+  CHECK(table.errors().empty());
+  CHECK_FALSE(table.expire_attempts(t0 + timeout));
+  CHECK_FALSE(table.expire_attempts(t0 + timeout + 1s));
+  auto errors = table.errors();
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].failed_attempts == 1);
+  CHECK(errors[0].last_error.find("worker w1 did not finish within 10000 ms") != std::string::npos);
+  // The views say who ran what.
+  auto maps = table.tasks(task_kind::map, t0 + timeout);
+  REQUIRE(maps.size() == 2);
+  CHECK(maps[static_cast<std::size_t>(a->task)].state == task_state_kind::idle);
+  CHECK(maps[static_cast<std::size_t>(a->task)].worker == "w1");
+  CHECK(maps[static_cast<std::size_t>(b->task)].state == task_state_kind::done);
+  CHECK(maps[static_cast<std::size_t>(b->task)].worker == "w2");
+  CHECK(maps[static_cast<std::size_t>(b->task)].duration == 1s);
+  // The second lost attempt is the last allowed, found by assign() as well as by a sweep.
+  auto c = table.assign("w3", "h", t0 + timeout + 1s);
+  REQUIRE(c);
+  CHECK(c->task == a->task);
+  CHECK(c->attempt == 2);
+  CHECK_FALSE(table.assign("w4", "h", t0 + 2 * timeout + 1s));
+  CHECK(table.phase() == job_phase::failed);
+  CHECK(table.failure().find("failed 2 times") != std::string::npos);
+  CHECK(table.finished() == t0 + 2 * timeout + 1s);
+  CHECK_FALSE(table.expire_attempts(t0 + 3 * timeout));
+}
+
+TEST_CASE("task table: without the job service's option expire_attempts does nothing") {
+  task_table table(job(1, 1, false), t0);
+  REQUIRE(table.assign("w1", "h", t0));
+  CHECK_FALSE(table.expire_attempts(t0 + 5 * timeout));
+  CHECK(table.errors().empty());
+  CHECK(table.counts(task_kind::map, t0 + 5 * timeout).idle == 1);
+  CHECK(table.tasks(task_kind::map, t0 + 5 * timeout)[0].attempts == 1);
+}
+
 }  // TEST_SUITE

@@ -13,6 +13,7 @@ int run_coordinator(const args& words);  // MapReduce coordinator (server)
 int run_worker(const args& words);       // MapReduce worker
 int run_sequential(const args& words);   // MapReduce reference run in one process
 int run_status(const args& words);       // prints a coordinator's job status
+int run_submit(const args& words);       // submits a job to a job service
 int run_kvserver(const args& words);     // key/value server
 int run_kv(const args& words);           // key/value clerk CLI: get, put, append
 int run_probe(const args& words);

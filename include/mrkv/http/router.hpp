@@ -1,4 +1,6 @@
-// The route table of one server: (method, exact path) -> handler. Handlers are either plain functions
+// The route table of one server: (method, exact path) -> handler; a path ending in '*' is a prefix
+// ("/v1/jobs/*" takes "/v1/jobs/7"), for resources named in the path, and exact routes listed
+// before it still win. Handlers are either plain functions
 // (answer at once, on the connection's thread) or coroutines (may wait, e.g. a long poll). Matching is
 // pure and has no I/O, so routing is tested without sockets.
 #pragma once

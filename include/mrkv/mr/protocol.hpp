@@ -1,13 +1,20 @@
 // This file contains the JSON messages between MapReduce workers and the coordinator, with their
 // encoders and validating decoders. Both sides use these, so the wire format lives in one place.
 //
-//   POST /v1/tasks/next  {"worker": ID, "host": NAME, "wait_ms": N}        (wait_ms optional)
+//   POST /v1/tasks/next  {"worker": ID, "host": NAME, "wait_ms": N, "app": APP}  (wait_ms, app optional)
+//     APP is {"app": NAME} or {"mapper": CMD, "reducer": CMD, "combiner": CMD} (combiner optional): the
+//     only app the worker runs (its --app). Absent: the worker loads each job's app itself. A one-job
+//     coordinator ignores it.
 //     -> 200 {"action": "map", "task": M, "attempt": A, "input": PATH, "n_reduce": R, "backup": bool,
 //             "timeout_ms": T}
 //        200 {"action": "reduce", "task": R, "attempt": A, "n_map": M, "backup": bool, "timeout_ms": T}
 //     timeout_ms (optional) is the task timeout: a streaming command still running after it is killed.
+//     A job service (one coordinator, many jobs) adds to map and reduce orders "job": ID, "dir": DIR
+//     (the job's directory, relative to the work directory: its task files go there) and "app": APP,
+//     and "service": true to every order, so its workers stay up between jobs. Its workers send the
+//     job's ID back as "job" in their reports.
 //        200 {"action": "wait"}   nothing to do yet: ask again at once (the request already waited)
-//        200 {"action": "exit"}   the job is done
+//        200 {"action": "exit"}   the job is done (a job service never says it)
 //     A long poll: the coordinator answers as soon as a task is free, or after min(wait_ms, its own
 //     limit) with "wait".
 //   POST /v1/tasks/done  {"worker": ID, "kind": "map"|"reduce", "task": N, "attempt": A,
@@ -24,6 +31,7 @@
 #pragma once
 
 #include "mrkv/mr/counters.hpp"
+#include "mrkv/mr/task_executor.hpp"
 #include "mrkv/mr/task_table.hpp"
 
 #include <nlohmann/json.hpp>
@@ -41,11 +49,14 @@ inline constexpr const char* job_path = "/v1/job";
 
 // Worker ids and host names are short printable tokens; longer or stranger ones are refused (400).
 inline constexpr std::size_t max_name_length = 128;
+// An app's name or command line.
+inline constexpr std::size_t max_command_length = 4096;
 
 struct next_request {
   std::string worker;
   std::string host;
   std::optional<std::chrono::milliseconds> wait;
+  std::optional<app_spec> app;  // the worker's only app; nullopt: any job's
 };
 
 struct done_request {
@@ -54,6 +65,7 @@ struct done_request {
   int task = 0;
   int attempt = 1;
   counters counts;
+  std::string job = {};  // empty for a one-job coordinator
 };
 
 // Counters travel with bounds: at most this many, names at most max_name_length bytes.
@@ -67,6 +79,7 @@ struct failed_request {
   int task = 0;
   int attempt = 1;
   std::string error;
+  std::string job = {};  // empty for a one-job coordinator
 };
 
 enum class action { map, reduce, wait, exit };
@@ -81,6 +94,11 @@ struct order {
   int n_reduce = 0;   // map
   int n_map = 0;      // reduce
   std::optional<std::chrono::milliseconds> timeout;  // map and reduce
+  // Set by a job service (see the file comment).
+  std::string job;
+  std::string dir;
+  std::optional<app_spec> app;
+  bool service = false;
 };
 
 nlohmann::json encode(const next_request& r);
@@ -88,6 +106,14 @@ nlohmann::json encode(const done_request& r);
 nlohmann::json encode(const failed_request& r);
 nlohmann::json encode(const counters& c);
 nlohmann::json encode(const order& o);
+// {"app": NAME} or {"mapper", "reducer"[, "combiner"]}; what make_executor() needs to run it.
+nlohmann::json encode(const app_spec& app);
+// Reads an app from `object`'s members "app", "mapper", "reducer", "combiner" (other members are the
+// caller's business): 400 naming the field for both kinds at once, neither, a mapper without a reducer
+// or the reverse, or a member that is not a non-empty string.
+app_spec decode_app(const nlohmann::json& object);
+// Two apps are the same job app when they name the same app or the same three commands.
+bool same_app(const app_spec& a, const app_spec& b) noexcept;
 // The order that hands out `a` in a job of n_map maps and n_reduce reduces.
 order order_for(const assignment& a, int n_map, int n_reduce);
 

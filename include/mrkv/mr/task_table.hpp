@@ -16,7 +16,9 @@
 //  - A worker may report an attempt failed (fail()): the task is idle again at once, with that error as
 //    its last error. After `max_failed_attempts` attempts of one task *reported* failed the job fails
 //    (phase failed) with that task's last error. Attempts that timed out (a worker that died or went
-//    silent) never count: the lab's crash test kills workers at random and must still finish.
+//    silent) never count: the lab's crash test kills workers at random and must still finish. A job of
+//    the job service counts them too (timeouts_count_as_failures): there a plugin that crashes its
+//    worker every time must fail its job rather than take the pool down forever.
 #pragma once
 
 #include <chrono>
@@ -61,6 +63,8 @@ struct table_config {
   clock::duration task_timeout = std::chrono::seconds(10);
   backup_config backup;
   int max_failed_attempts = 4;  // reported failures of one task that fail the job, as Hadoop's default
+  // An attempt that timed out counts as a failed one (see expire_attempts()); off for the lab's jobs.
+  bool timeouts_count_as_failures = false;
 };
 
 // What a worker is told to do.
@@ -90,6 +94,18 @@ struct task_error {
   int attempts = 0;         // handed out so far
   int failed_attempts = 0;  // reported failed
   std::string last_error;
+};
+
+enum class task_state_kind { idle, running, done };
+std::string_view to_string(task_state_kind state) noexcept;
+
+// One task as a status page shows it.
+struct task_view {
+  task_state_kind state = task_state_kind::idle;
+  int attempts = 0;          // handed out so far
+  int failed_attempts = 0;   // reported failed (and timed out, with timeouts_count_as_failures)
+  std::string worker;        // the winning attempt's worker when done, else the newest attempt's; may be empty
+  clock::duration duration{};  // the winning attempt's when done, the newest's so far when running
 };
 
 struct phase_counts {
@@ -134,6 +150,14 @@ class task_table {
   // recorded again without counting twice.
   report_outcome fail(std::string_view worker, task_kind kind, int task, int attempt, std::string error,
                       clock::time_point now);
+  // With timeouts_count_as_failures: each task of the current phase whose newest attempt has timed out
+  // is counted failed once ("attempt A on worker W did not finish within S s"), as if its worker had
+  // reported it; the job fails when that was the last failure allowed. assign() calls it; a caller with
+  // no worker asking (every worker dead) calls it from a timer. Returns true when it failed the job.
+  // Without the option: does nothing.
+  bool expire_attempts(clock::time_point now);
+  // Every task of `kind`, by index.
+  std::vector<task_view> tasks(task_kind kind, clock::time_point now) const;
   // The tasks with reported failures, map tasks first.
   std::vector<task_error> errors() const;
   // Why the job failed ("map task 3 failed 4 times, last: ..."); empty unless phase() is failed.
@@ -173,6 +197,8 @@ class task_table {
     bool backed_up = false;  // the newest attempt already has a backup copy
     int failures = 0;
     std::string last_error;
+    int winner = 0;            // the attempt whose report finished the task (1-based); 0 while not done
+    clock::duration took{};    // how long that attempt ran
   };
 
   std::vector<task_state>& tasks_of(task_kind kind) noexcept;
@@ -185,6 +211,8 @@ class task_table {
   std::optional<clock::duration> backup_age(clock::time_point now) const;
   worker_info& worker(std::string_view id, std::string_view host, clock::time_point now);
   assignment hand_out(task_kind kind, int index, std::string_view worker, clock::time_point now);
+  // Counts one more failure of `t` and fails the job when that was the last one allowed.
+  bool count_failure(task_kind kind, int index, task_state& t);
 
   table_config config_;
   std::vector<task_state> map_tasks_;

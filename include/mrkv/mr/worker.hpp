@@ -16,6 +16,14 @@
 //    contract) is reported too and then ends the worker, since every task would fail the same way.
 //  - A streaming command still running at the task timeout the coordinator sends is killed.
 //  - A report the coordinator refuses (4xx) is logged and forgotten: the task was not ours to report.
+//
+// A job service (job_service.hpp) says so in its orders. Its workers stay up between jobs (it never
+// says "exit") and, once they have heard from it, keep retrying while it is away (a restart) for
+// `service_give_up_after`, forever by default. A worker with no fixed app (run_worker() without one)
+// loads each job's app as its tasks come (app_cache.hpp); for it an app that can't be loaded fails
+// that task only, since the next job's app may load. A worker with a fixed app says it in its requests
+// for work (protocol.hpp); a coordinator from before job services refuses that member with a 400, and
+// the worker then asks without it, as it always did.
 #pragma once
 
 #include "mrkv/http/endpoint.hpp"
@@ -24,6 +32,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace mrkv::mr {
@@ -40,6 +49,12 @@ struct worker_config {
   std::chrono::milliseconds poll_wait{5'000};       // how long one request for work may wait
   std::chrono::milliseconds call_timeout{5'000};    // a report; a request for work gets poll_wait on top
   std::chrono::milliseconds give_up_after{10'000};  // no answer for this long: the coordinator is gone
+  // The same for a job service's workers; nullopt: never give up.
+  std::optional<std::chrono::milliseconds> service_give_up_after;
+  // The fixed app as it is sent to a job service, which then hands this worker only that app's tasks.
+  // nullopt with a fixed executor: sent as nothing (any job), as the lab's in-process tests do.
+  std::optional<app_spec> app;
+  std::size_t sort_buffer = stream_commands{}.sort_buffer;  // for the apps a worker without one loads
 };
 
 struct worker_summary {
@@ -58,6 +73,9 @@ struct worker_summary {
 // Runs the worker to its end on its own io_context and task thread; blocks until then.
 worker_summary run_worker(worker_config config, task_executor& app);
 worker_summary run_worker(worker_config config, application& app);
+// A worker with no app of its own: it runs any job of a job service with that job's app. Against a
+// one-job coordinator (whose orders name no app) it ends with app_failed.
+worker_summary run_worker(worker_config config);
 
 // "w-" and 12 random hex digits.
 std::string random_worker_id();
