@@ -40,16 +40,20 @@ void set_threshold(level l) { threshold.store(static_cast<int>(l), std::memory_o
 
 bool enabled(level l) { return static_cast<int>(l) >= threshold.load(std::memory_order_relaxed); }
 
-void write(level l, std::string_view component, std::string_view message) {
-  if (!enabled(l) || l == level::off) return;
-  auto now = std::chrono::system_clock::now();
-  auto seconds = std::chrono::system_clock::to_time_t(now);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+std::string utc_time(std::chrono::system_clock::time_point when) {
+  const auto seconds = std::chrono::system_clock::to_time_t(when);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char stamp[80];
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
                 utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis));
+  return stamp;
+}
+
+void write(level l, std::string_view component, std::string_view message) {
+  if (!enabled(l) || l == level::off) return;
+  const std::string stamp = utc_time(std::chrono::system_clock::now());
   std::string line;
   line.reserve(48 + component.size() + message.size());
   line.append(stamp).append(" ").append(level_name(l)).append(" [").append(component).append("] ");

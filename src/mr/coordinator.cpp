@@ -29,22 +29,6 @@ std::string fixed(double value, int digits) {
   return buffer;
 }
 
-std::string utc_time(std::chrono::system_clock::time_point when) {
-  const auto since_epoch = when.time_since_epoch();
-  const std::time_t secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
-  std::tm parts{};
-  gmtime_r(&secs, &parts);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
-  return buffer;
-}
-
-nlohmann::json counts_json(const phase_counts& c) {
-  return {{"idle", c.idle}, {"running", c.running}, {"done", c.done}, {"total", c.total()}};
-}
-
 std::string describe(const assignment& a) {
   std::string text = std::string(to_string(a.kind)) + " task " + std::to_string(a.task) + " (attempt " +
                      std::to_string(a.attempt);
@@ -251,7 +235,7 @@ nlohmann::json coordinator::status() const {
     const auto ago = now - w.last_contact;
     workers.push_back({{"id", w.id},
                        {"host", w.host},
-                       {"last_contact", utc_time(wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago))},
+                       {"last_contact", log::utc_time(wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago))},
                        {"last_contact_seconds_ago", seconds(ago)},
                        {"tasks_assigned", w.tasks_assigned},
                        {"tasks_completed", w.tasks_completed},
@@ -267,8 +251,8 @@ nlohmann::json coordinator::status() const {
   const auto& s = table_.stats();
   nlohmann::json job{{"phase", to_string(table_.phase())},
           {"elapsed_seconds", seconds(table_.finished().value_or(now) - table_.started())},
-          {"map", counts_json(table_.counts(task_kind::map, now))},
-          {"reduce", counts_json(table_.counts(task_kind::reduce, now))},
+          {"map", protocol::encode(table_.counts(task_kind::map, now))},
+          {"reduce", protocol::encode(table_.counts(task_kind::reduce, now))},
           {"workers", std::move(workers)},
           {"stats",
            {{"assignments", s.assignments},

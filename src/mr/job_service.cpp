@@ -28,22 +28,6 @@ constexpr const char* workers_path = "/v1/workers";
 
 double seconds(clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string utc_now() {
-  const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
-  const std::time_t secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch).count();
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count() % 1000;
-  std::tm parts{};
-  gmtime_r(&secs, &parts);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
-  return buffer;
-}
-
-nlohmann::json counts_json(const phase_counts& c) {
-  return {{"idle", c.idle}, {"running", c.running}, {"done", c.done}, {"total", c.total()}};
-}
-
 nlohmann::json text_or_null(const std::optional<std::string>& text) {
   return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
 }
@@ -184,7 +168,7 @@ http::reply job_service::submit(const http::request& req) {
   j->seq = next_seq_++;
   j->id = std::to_string(j->seq);
   j->spec = std::move(spec);
-  j->submitted = utc_now();
+  j->submitted = log::utc_time(std::chrono::system_clock::now());
   j->table.emplace(table_for(j->spec, config_), clock::now());
   try {
     history_.save(j->id, details(*j), true);
@@ -229,7 +213,7 @@ void job_service::follow_table(job& j) {
 void job_service::end_job(job& j, job_state state, std::string error) {
   j.state = state;
   j.error = std::move(error);
-  j.finished = utc_now();
+  j.finished = log::utc_time(std::chrono::system_clock::now());
   remove_task_files(j, state == job_state::cancelled);
   for (auto& [id, w] : workers_)
     if (w.running.starts_with("job " + j.id + ":")) w.running.clear();
@@ -285,7 +269,7 @@ asio::awaitable<http::reply> job_service::next_task(http::request req) {
       }
       if (j.state == job_state::queued) {
         j.state = job_state::map;
-        j.started = utc_now();
+        j.started = log::utc_time(std::chrono::system_clock::now());
         j.started_at = now;
         log::info("coordinator", "job " + j.id + " started");
         save(j);
@@ -414,8 +398,8 @@ nlohmann::json job_service::summary(const job& j) const {
                    {"finished", text_or_null(j.finished)}};
   if (j.table) {
     const auto now = clock::now();
-    s["map"] = counts_json(j.table->counts(task_kind::map, now));
-    s["reduce"] = counts_json(j.table->counts(task_kind::reduce, now));
+    s["map"] = protocol::encode(j.table->counts(task_kind::map, now));
+    s["reduce"] = protocol::encode(j.table->counts(task_kind::reduce, now));
   } else {
     s["map"] = j.restored.value("map", nlohmann::json::object());
     s["reduce"] = j.restored.value("reduce", nlohmann::json::object());
@@ -581,7 +565,7 @@ void job_service::restore() {
       const std::string was = std::string(to_string(j->state));
       j->state = job_state::failed;
       j->error = "the coordinator stopped while the job ran (in its " + was + " phase); submit it again";
-      j->finished = utc_now();
+      j->finished = log::utc_time(std::chrono::system_clock::now());
       remove_task_files(*j, false);
       save(*j);
       log::warn("coordinator", "job " + j->id + " marked failed: " + j->error);

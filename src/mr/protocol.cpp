@@ -136,6 +136,10 @@ nlohmann::json encode(const next_request& r) {
   return j;
 }
 
+nlohmann::json encode(const phase_counts& c) {
+  return {{"idle", c.idle}, {"running", c.running}, {"done", c.done}, {"total", c.total()}};
+}
+
 nlohmann::json encode(const counters& c) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [group, names] : c)

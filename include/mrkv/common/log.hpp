@@ -36,4 +36,7 @@ std::string peer_text(std::string_view text, std::size_t max_len = 200);
 // significant digits, no trailing zeros.
 std::string duration(std::chrono::nanoseconds d);
 
+// "2026-12-03T09:43:04.382Z": the stamp of every log line, and how status replies write wall-clock times.
+std::string utc_time(std::chrono::system_clock::time_point when);
+
 }  // namespace mrkv::log

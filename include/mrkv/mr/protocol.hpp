@@ -105,6 +105,8 @@ nlohmann::json encode(const next_request& r);
 nlohmann::json encode(const done_request& r);
 nlohmann::json encode(const failed_request& r);
 nlohmann::json encode(const counters& c);
+// {"idle", "running", "done", "total"}: a phase's tasks in /v1/job and /v1/jobs.
+nlohmann::json encode(const phase_counts& c);
 nlohmann::json encode(const order& o);
 // {"app": NAME} or {"mapper", "reducer"[, "combiner"]}; what make_executor() needs to run it.
 nlohmann::json encode(const app_spec& app);
