@@ -188,6 +188,12 @@ std::optional<int> process::wait_for(std::chrono::milliseconds limit) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
+  // The reader thread may not have drained the pipe yet when the exit is seen (a slow TSan run lost a
+  // whole error message this way): wait for its end of output, but not forever, as a grandchild that
+  // outlives the child may still hold the pipe.
+  const auto drained_by = std::min(deadline, steady::now() + std::chrono::seconds(2));
+  std::unique_lock lock(mutex_);
+  changed_.wait_until(lock, drained_by, [&] { return output_closed_; });
   return status_;
 }
 

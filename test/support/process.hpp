@@ -52,6 +52,8 @@ class process {
   std::optional<std::string> line_after(std::string_view prefix, std::chrono::milliseconds limit);
 
   // The exit status (0-255), or 128 + the signal that ended it; nullopt if still running at `limit`.
+  // Once it has exited, output() holds all it wrote (unless a process it started still holds its
+  // output open 2 s later).
   std::optional<int> wait_for(std::chrono::milliseconds limit);
   bool running();
   void signal(int sig);
