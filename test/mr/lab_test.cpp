@@ -409,7 +409,7 @@ TEST_CASE("backup tasks beat a 30 s straggler under a 60 s task timeout") {
   CHECK(took < 5.0);
 }
 
-TEST_CASE("any readable file is an input: /dev/null counts as empty, a directory is refused") {
+TEST_CASE("any readable file is an input: /dev/null counts as empty and a directory is refused") {
   lab_job job;
   INFO(job);
   const auto expected = job.expected("wc");

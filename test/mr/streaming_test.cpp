@@ -290,7 +290,7 @@ TEST_CASE("mr streaming: counters: reporter lines add up - anything else is not 
   CHECK(c["wc"]["words"] == 1);
 }
 
-TEST_CASE("mr streaming: failure reports and counters on the wire - round trip, bad bodies refused") {
+TEST_CASE("mr streaming: failure reports and counters on the wire - round trip and bad bodies refused") {
   namespace protocol = mrkv::mr::protocol;
   protocol::failed_request f{"w1", mrkv::mr::task_kind::reduce, 3, 2, "bad \xff byte, caf\xc3\xa9, \xed\xa0\x80 surrogate"};
   const auto j = protocol::encode(f);
@@ -333,7 +333,7 @@ TEST_CASE("mr streaming: failure reports and counters on the wire - round trip, 
   CHECK_THROWS_AS(protocol::decode_failed_request(empty_error), mrkv::http::request_error);
 }
 
-TEST_CASE("mr streaming: run_command: 64 MiB through cat both ways at once - no deadlock, nothing lost") {
+TEST_CASE("mr streaming: run_command: 64 MiB through cat both ways at once - no deadlock and nothing lost") {
   const std::size_t total = 64u << 20;
   std::size_t fed = 0, received = 0;
   std::uint64_t sum_in = 0, sum_out = 0;
@@ -354,7 +354,7 @@ TEST_CASE("mr streaming: run_command: 64 MiB through cat both ways at once - no 
   CHECK(sum_out == sum_in);
 }
 
-TEST_CASE("mr streaming: run_command: exit status, signal, standard error lines, environment, and a kill at the deadline") {
+TEST_CASE("mr streaming: run_command: exit status and signal and standard error lines and environment and a kill at the deadline") {
   std::vector<std::string> err;
   mrkv::mr::command_io io;
   io.on_stderr_line = [&](std::string_view line) { err.emplace_back(line); };
@@ -436,7 +436,7 @@ TEST_CASE("mr streaming: wc in Python and indexer in awk through a coordinator a
   CHECK(job.outputs() == indexer);
 }
 
-TEST_CASE("mr streaming: records with spaces, tabs, UTF-8 and empty lines - and several reducer lines per key - arrive as written") {
+TEST_CASE("mr streaming: records with spaces and tabs and UTF-8 and empty lines - and several reducer lines per key - arrive as written") {
   stream_job job;
   INFO(job);
   job.inputs() = {"../one.txt"};
@@ -612,7 +612,7 @@ TEST_CASE("mr streaming: counters from two tasks add up - in the job's status an
   CHECK(job.outputs() == std::vector<std::string>{"1\tx", "2\tx", "3\tx", "4\tx", "5\tx"});
 }
 
-TEST_CASE("mr streaming: a built-in app whose worker can't read its input: 4 reported failures fail the job, with the error") {
+TEST_CASE("mr streaming: a built-in app whose worker can't read its input: 4 reported failures fail the job with the error") {
   stream_job job;
   INFO(job);
   // Inputs named relative to mr-tmp/ (../pg-*.txt), and a worker started one directory deeper.
@@ -627,7 +627,7 @@ TEST_CASE("mr streaming: a built-in app whose worker can't read its input: 4 rep
   CHECK(exit_status(w, job_limit) == 0);
 }
 
-TEST_CASE("mr streaming: the command line: --app with --mapper, a mapper without a reducer, no app at all - exit 2") {
+TEST_CASE("mr streaming: the command line: --app with --mapper or a mapper without a reducer or no app at all - exit 2") {
   stream_job job;
   INFO(job);
   CHECK(job.sequential({"--app", "wc", "--mapper", "cat"}, "../x.txt", "a.log") == 2);
