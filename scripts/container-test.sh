@@ -14,7 +14,8 @@
 #         tasks, gives the output of mrkv sequential;
 #       - a worker container killed (podman kill) while it holds a map task: the task is handed to
 #         another worker after the task timeout and the job still ends with the right output;
-#       - conf/compose.yaml under podman-compose: the word count runs to the right output, the kvserver
+#       - conf/compose.yaml under podman-compose: a job service and three workers that stay up; a wc and
+#         an indexer job submitted from the host both give mrkv sequential's output, the kvserver
 #         answers, podman-compose stop ends every service on SIGTERM, and the kvserver keeps its keys
 #         across down and up (its data lives in the named volume kv).
 # Everything it starts (containers, networks, volumes, the job directories) is removed on exit, even when
@@ -308,27 +309,36 @@ compose_names() { command podman ps -a --format '{{.Names}}' | grep "^${P}_" | s
 compose_job() {
   podman-compose -p "$P" -f conf/compose.yaml up -d > "$W/compose.log" 2>&1 || { tail -20 "$W/compose.log"; return 1; }
   echo "services: $(compose_names | tr '\n' ' ')"
-  local c rc coordinator=${P}_coordinator_1
-  rc=$(wait_exit $coordinator 120) || { podman logs --tail 10 $coordinator; return 1; }
-  echo "coordinator exit code $rc"
-  [[ $rc == 0 ]] || { podman logs --tail 10 $coordinator; return 1; }
-  # podman-compose starts the services one after another, so a worker may come up after the (sub-second)
-  # job is over; it then retries until --give-up-after, but a lookup of the exited coordinator's name
-  # can hang in aardvark-dns, and mrkv's HTTP client cannot abandon a getaddrinfo in progress, so such a
-  # worker may take tens of seconds more. A worker still running is reported, not failed; a worker that
-  # exited non-zero fails the check.
-  local states=
+  local coordinator=http://127.0.0.1:$MRKV_COORDINATOR_PORT
+  wait_until 30 curl -sf --max-time 1 "$coordinator/healthz" ||
+    { echo "the compose coordinator does not answer on $coordinator"; podman logs --tail 10 ${P}_coordinator_1; return 1; }
+  # Two jobs from the host, as a user would submit them: the job service runs one after the other with
+  # the workers that stay up, each job's output in jobs/ID/ of the volume.
+  local d app id ids=()
+  d=$(podman volume inspect -f '{{.Mountpoint}}' "${P}_job")
+  for app in wc indexer; do
+    id=$(from_host submit --coordinator "$coordinator" --app "$app" --name "compose $app" "${inputs[@]}") ||
+      { echo "submit of a $app job failed"; return 1; }
+    ids+=("$id")
+  done
+  echo "submitted jobs ${ids[*]} (wc, indexer)"
+  local i=0
+  for app in wc indexer; do
+    id=${ids[$i]}; i=$((i + 1))
+    wait_until 120 job_over "$coordinator" "$id" || { echo "job $id ($app) did not end"; return 1; }
+    [[ $(curl -sf --max-time 2 "$coordinator/v1/jobs/$id" | jq -r .state) == done ]] ||
+      { echo "job $id ($app): $(curl -s --max-time 2 "$coordinator/v1/jobs/$id" | jq -c '{state, error}')"; return 1; }
+    command podman run --rm --label "$LABEL" --network none -v "${P}_job:/work" "$IMAGE" \
+      sequential --app "$app" --output "jobs/$id/mr-correct.txt" "${inputs[@]}" >/dev/null 2>&1
+    echo -n "job $id ($app): "
+    same_output "$d/jobs/$id" || return 1
+  done
+  local c states=
   for c in worker1 worker2 worker3; do
-    rc=$(wait_exit ${P}_${c}_1 20) || rc="still running"
-    states+="$c: $rc, ran $(command podman logs ${P}_${c}_1 2>&1 | grep -c 'running .* task') tasks; "
-    [[ $rc == 0 || $rc == "still running" ]] || { echo "$states"; return 1; }
+    states+="$c: ran $(command podman logs ${P}_${c}_1 2>&1 | grep -c 'running .* task') tasks, $(command podman inspect -f '{{.State.Status}}' ${P}_${c}_1); "
   done
   echo "$states"
-  local d
-  d=$(podman volume inspect -f '{{.Mountpoint}}' "${P}_job")
-  command podman run --rm --label "$LABEL" --network none -v "${P}_job:/work" "$IMAGE" \
-    sequential --app wc --output mr-correct.txt "${inputs[@]}" >/dev/null 2>&1
-  same_output "$d" || return 1
+  [[ $(grep -o 'running' <<< "$states" | wc -l) == 3 ]] || { echo "a worker did not stay up between jobs"; return 1; }
   local kv=http://127.0.0.1:$MRKV_KV_PORT
   wait_until 20 curl -sf --max-time 1 "$kv/healthz" || { echo "compose kvserver does not answer on $kv"; return 1; }
   [[ $(curl -sf --max-time 2 -d '{"key":"k","value":"v"}' "$kv/v1/put" | jq -r .version) == 1 &&
@@ -337,7 +347,13 @@ compose_job() {
   [[ $(command podman inspect -f '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Test}}{{end}}' ${P}_worker1_1) != *probe* ]] ||
     { echo "the workers kept the image's kvserver HEALTHCHECK"; return 1; }
 }
-check "compose: podman-compose up -d of conf/compose.yaml: word count (built-in wc, 3 workers) = mrkv sequential, kvserver answers" compose_job
+from_host() {  # mrkv from the image, on the host's network (so 127.0.0.1 is the host's published ports)
+  command podman run --rm --label "$LABEL" --network host "$IMAGE" "$@"
+}
+job_over() {  # job_over URL ID: the job has ended (done, failed or cancelled)
+  [[ $(curl -sf --max-time 2 "$1/v1/jobs/$2" | jq -r .state) =~ ^(done|failed|cancelled)$ ]]
+}
+check "compose: podman-compose up -d of conf/compose.yaml as a job service: two jobs submitted from the host (wc, indexer) = mrkv sequential, workers stay up, kvserver answers" compose_job
 compose_down() {
   local t0 t1 c codes=
   t0=$(date +%s%N)
