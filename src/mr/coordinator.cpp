@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
-#include <ctime>
 
 namespace mrkv::mr {
 

@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 
 namespace mrkv::mr {
 
