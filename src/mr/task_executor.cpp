@@ -14,12 +14,10 @@ class app_executor : public task_executor {
   std::string name() const override { return app_.name(); }
   counters map(int map_id, const std::string& input, int n_reduce, const std::filesystem::path& workdir,
                const task_context&) override {
-    run_map_task(app_, map_id, input, n_reduce, workdir);
-    return {};
+    return run_map_task(app_, map_id, input, n_reduce, workdir);
   }
   counters reduce(int reduce_id, int n_map, const std::filesystem::path& workdir, const task_context&) override {
-    run_reduce_task(app_, reduce_id, n_map, workdir);
-    return {};
+    return run_reduce_task(app_, reduce_id, n_map, workdir);
   }
   counters sequential(const std::vector<std::string>& inputs, const std::filesystem::path& output) override {
     run_sequential(app_, inputs, output);

@@ -4,11 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <random>
 #include <system_error>
+
+#include "little_endian.hpp"
 
 namespace mrkv::mr {
 namespace {
@@ -18,17 +19,6 @@ constexpr std::string_view footer_magic{"mrkvend\n", 8};
 constexpr std::size_t footer_size = 24;
 
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-void store_le64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t load_le64(const char* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
 
 void append_varint(std::string& out, std::uint64_t v) {
   char buf[10];
@@ -64,11 +54,11 @@ std::uint64_t mix(std::uint64_t h) noexcept {
 std::uint64_t checksum(std::string_view bytes) noexcept {
   std::uint64_t h = mix(0x6a09e667f3bcc908ull ^ bytes.size());
   std::size_t i = 0;
-  for (; i + 8 <= bytes.size(); i += 8) h = mix(h ^ load_le64(bytes.data() + i));
+  for (; i + 8 <= bytes.size(); i += 8) h = mix(h ^ le::get_u64(bytes.data() + i));
   if (i < bytes.size()) {
     char tail[8] = {};
     std::memcpy(tail, bytes.data() + i, bytes.size() - i);
-    h = mix(h ^ load_le64(tail));
+    h = mix(h ^ le::get_u64(tail));
   }
   return mix(h);
 }
@@ -143,10 +133,6 @@ void sync_directory(const std::filesystem::path& parent) {
 }
 
 }  // namespace
-
-std::string intermediate_file_name(int map_id, int reduce_id) {
-  return "mr-" + std::to_string(map_id) + "-" + std::to_string(reduce_id);
-}
 
 std::string output_file_name(int reduce_id) { return "mr-out-" + std::to_string(reduce_id); }
 
@@ -270,8 +256,8 @@ void intermediate_encoder::add(std::string_view key, std::string_view value) {
 }
 
 std::string intermediate_encoder::finish() {
-  store_le64(buffer_, records_);
-  store_le64(buffer_, checksum(buffer_));
+  le::put_u64(buffer_, records_);
+  le::put_u64(buffer_, checksum(buffer_));
   buffer_.append(footer_magic);
   std::string image = std::move(buffer_);
   buffer_.clear();
@@ -294,8 +280,8 @@ void decode_intermediate(std::string_view image, std::string_view source, std::v
                   ", expected " + std::to_string(static_cast<unsigned char>(header_magic.back())));
   const std::size_t footer_at = image.size() - footer_size;
   if (image.substr(footer_at + 16) != footer_magic) throw corrupt("no end marker, the file is truncated");
-  const std::uint64_t count = load_le64(image.data() + footer_at);
-  if (checksum(image.substr(0, footer_at + 8)) != load_le64(image.data() + footer_at + 8))
+  const std::uint64_t count = le::get_u64(image.data() + footer_at);
+  if (checksum(image.substr(0, footer_at + 8)) != le::get_u64(image.data() + footer_at + 8))
     throw corrupt("checksum mismatch");
 
   const std::string_view body = image.substr(header_magic.size(), footer_at - header_magic.size());

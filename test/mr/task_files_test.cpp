@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mr/fixtures.hpp"
+#include "mrkv/mr/map_output.hpp"
 #include "mrkv/mr/task_files.hpp"
 
 using namespace mrkv::mr;
@@ -63,10 +64,9 @@ std::string forge(std::string_view body, std::uint64_t count) {
 
 TEST_SUITE("mr") {
   TEST_CASE("mr task files: names") {
-    CHECK(intermediate_file_name(3, 7) == "mr-3-7");
-    CHECK(intermediate_file_name(0, 0) == "mr-0-0");
     CHECK(output_file_name(7) == "mr-out-7");
     CHECK(output_file_name(12) == "mr-out-12");
+    CHECK(map_output_file_name(3) == "mr-3.map");
   }
 
   TEST_CASE("mr task files: intermediate round trip") {

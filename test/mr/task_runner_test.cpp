@@ -1,12 +1,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "mr/fixtures.hpp"
 #include "mrkv/mr/application.hpp"
+#include "mrkv/mr/map_output.hpp"
 #include "mrkv/mr/sequential.hpp"
 #include "mrkv/mr/task_files.hpp"
 #include "mrkv/mr/task_runner.hpp"
@@ -40,7 +43,7 @@ std::vector<std::string> all_output_lines(const std::filesystem::path& dir) {
 std::vector<std::string> expected_files(int n_map) {
   std::vector<std::string> names;
   for (int m = 0; m < n_map; ++m)
-    for (int r = 0; r < n_reduce; ++r) names.push_back(intermediate_file_name(m, r));
+    names.push_back(map_output_file_name(m));
   for (int r = 0; r < n_reduce; ++r) names.push_back(output_file_name(r));
   std::sort(names.begin(), names.end());
   return names;
@@ -78,6 +81,34 @@ TEST_SUITE("mr") {
 
   TEST_CASE("mr tasks: a plugin's tasks equal its sequential run") { check_matches_sequential(plugin_path("nocrash")); }
 
+  TEST_CASE("mr tasks: a plugin's mrkv_combine runs over each map's output and cuts its bytes, not its answer") {
+    check_matches_sequential(plugin_path("combining_wc"));
+    auto app = load_application(plugin_path("combining_wc"));
+    REQUIRE(app->has_combiner());
+    const auto input = sample_inputs()[0];
+    temp_dir combined;
+    const auto with = run_map_task(*app, 0, input, n_reduce, combined.path());
+    temp_dir plain;
+    ::setenv("MRKV_TEST_NO_COMBINE", "1", 1);
+    const auto without = run_map_task(*app, 0, input, n_reduce, plain.path());
+    ::unsetenv("MRKV_TEST_NO_COMBINE");
+    CHECK(with.at("mrkv").at("combine_input_records") == without.at("mrkv").at("combine_input_records"));
+    CHECK(without.at("mrkv").at("map_output_records") == without.at("mrkv").at("combine_input_records"));
+    // Far fewer distinct words than words in a novel.
+    CHECK(with.at("mrkv").at("map_output_records") * 4 < without.at("mrkv").at("map_output_records"));
+    CHECK(with.at("mrkv").at("map_output_bytes") * 2 < without.at("mrkv").at("map_output_bytes"));
+    CHECK(std::filesystem::file_size(combined.path() / "mr-0.map") * 2 <
+          std::filesystem::file_size(plain.path() / "mr-0.map"));
+    for (int r = 0; r < n_reduce; ++r) {
+      run_reduce_task(*app, r, 1, combined.path());
+      run_reduce_task(*app, r, 1, plain.path());
+      CAPTURE(r);
+      CHECK(read_whole_file(combined.path() / output_file_name(r)) == read_whole_file(plain.path() / output_file_name(r)));
+    }
+    // A plugin without the symbol has no combiner and works as before.
+    CHECK_FALSE(load_application(plugin_path("nocrash"))->has_combiner());
+  }
+
   TEST_CASE("mr tasks: every reduce bucket is written including empty ones") {
     temp_dir dir;
     auto app = load_application(plugin_path("rtiming"));
@@ -85,9 +116,9 @@ TEST_SUITE("mr") {
     // "a".."j" land in buckets 2,9,0,5,6,3,4,3,4,1: 7 and 8 get nothing, 3 and 4 get two keys.
     const int expected[n_reduce] = {1, 1, 1, 2, 2, 1, 1, 0, 0, 1};
     for (int r = 0; r < n_reduce; ++r) {
-      const std::string image = read_whole_file(dir.path() / intermediate_file_name(0, r));
+      const std::string image = map_output_reader(dir.path() / map_output_file_name(0)).read(r);
       std::vector<kv_view> pairs;
-      decode_intermediate(image, "mr-0-r", pairs);
+      decode_intermediate(image, "partition r of mr-0.map", pairs);
       CAPTURE(r);
       CHECK(pairs.size() == static_cast<std::size_t>(expected[r]));
     }
@@ -102,10 +133,10 @@ TEST_SUITE("mr") {
     auto wc = load_application("wc");
     const auto input = sample_inputs()[1];
     run_map_task(*wc, 4, input, n_reduce, dir.path());
-    const std::string first = read_whole_file(dir.path() / "mr-4-5");
+    const std::string first = read_whole_file(dir.path() / "mr-4.map");
     run_map_task(*wc, 4, input, n_reduce, dir.path());
-    CHECK(read_whole_file(dir.path() / "mr-4-5") == first);
-    CHECK(dir.entries().size() == static_cast<std::size_t>(n_reduce));
+    CHECK(read_whole_file(dir.path() / "mr-4.map") == first);
+    CHECK(dir.entries() == std::vector<std::string>{"mr-4.map"});
   }
 
   TEST_CASE("mr tasks: a missing input fails the map task and writes nothing") {
@@ -122,7 +153,7 @@ TEST_SUITE("mr") {
     CHECK(dir.entries().empty());
   }
 
-  TEST_CASE("mr tasks: a missing or corrupt intermediate file fails the reduce task and writes nothing") {
+  TEST_CASE("mr tasks: a missing or corrupt map output fails the reduce task and writes nothing") {
     temp_dir dir;
     auto wc = load_application("wc");
     const auto inputs = sample_inputs();
@@ -135,19 +166,34 @@ TEST_SUITE("mr") {
       FAIL("expected task_file_error");
     } catch (const task_file_error& e) {
       CHECK(e.why() == task_file_error::kind::missing);
-      CHECK(std::string_view(e.what()) == "reduce task 3: cannot open " + (dir.path() / "mr-2-3").string() +
+      CHECK(std::string_view(e.what()) == "reduce task 3: cannot open " + (dir.path() / "mr-2.map").string() +
                                               ": No such file or directory");
     }
 
-    // A file cut short, as a writer that bypassed the atomic rename would leave it.
-    const std::string image = read_whole_file(dir.path() / "mr-1-3");
-    write_file_atomically(dir.path() / "mr-1-3", image.substr(0, image.size() / 2));
-    const std::string what = message_of([&] { run_reduce_task(*wc, 3, 2, dir.path()); });
-    CHECK(what.starts_with("reduce task 3: corrupt intermediate file " + (dir.path() / "mr-1-3").string() + ": "));
+    // A file cut short, as a writer that bypassed the atomic rename would leave it: its index is gone.
+    const auto path = dir.path() / "mr-1.map";
+    const std::string image = read_whole_file(path);
+    write_file_atomically(path, image.substr(0, image.size() / 2));
+    std::string what = message_of([&] { run_reduce_task(*wc, 3, 2, dir.path()); });
+    CHECK(what == "reduce task 3: corrupt map output " + path.string() + ": no index trailer");
+
+    // One flipped byte inside partition 3: the index's checksum of the partition catches it.
+    const auto extent = [&] {
+      write_file_atomically(path, image);
+      return map_output_reader(path).extent(3);
+    }();
+    REQUIRE(extent.length > 40);
+    std::string damaged = image;
+    damaged[extent.offset + 20] ^= 0x01;
+    write_file_atomically(path, damaged);
+    what = message_of([&] { run_reduce_task(*wc, 3, 2, dir.path()); });
+    CHECK(what == "reduce task 3: corrupt map output " + path.string() + ": partition 3 checksum mismatch");
+    // Other partitions of the same file are still good.
+    CHECK_NOTHROW(run_reduce_task(*wc, 4, 2, dir.path()));
+    std::filesystem::remove(dir.path() / "mr-out-4");
 
     const auto names = dir.entries();
-    CHECK(std::none_of(names.begin(), names.end(), [](const std::string& n) { return n.starts_with("mr-out"); }));
-    CHECK(names.size() == 2 * static_cast<std::size_t>(n_reduce));
+    CHECK(names == std::vector<std::string>{"mr-0.map", "mr-1.map"});
   }
 
   TEST_CASE("mr tasks: app errors pass through and impossible task numbers are refused") {
@@ -156,7 +202,9 @@ TEST_SUITE("mr") {
     write_file_atomically(dir.path() / "input", "");
     intermediate_encoder enc;
     enc.add("none", "x");
-    write_file_atomically(dir.path() / "mr-0-0", enc.finish());
+    map_output_writer out(dir.path() / "mr-0.map");
+    out.add_partition(enc.finish());
+    out.commit();
     CHECK_THROWS_AS(run_reduce_task(*bad, 0, 1, dir.path()), app_error);
     CHECK_FALSE(std::filesystem::exists(dir.path() / "mr-out-0"));
 

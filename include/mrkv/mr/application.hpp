@@ -1,4 +1,4 @@
-// This file contains the MapReduce application interface (a map function and a reduce function), the
+// This file contains the MapReduce application interface (a map, a reduce and an optional combine), the
 // exception that reports a broken or unknown application, and load_application(), which returns either
 // a built-in application (wc, indexer) or a plugin loaded from a shared library (see mrkv/plugin.h).
 #pragma once
@@ -59,6 +59,15 @@ class application {
   // text that follows "key " on the key's output line.
   virtual std::string reduce(std::string_view key, std::span<const std::string_view> values) = 0;
 
+  // The combiner (the MapReduce paper's section 4.3): true when combine() does more than pass its
+  // values on, so that a map task groups its output by key and calls it.
+  virtual bool has_combiner() const noexcept { return false; }
+  // Called once per distinct key of one map task's output with every value the map emitted for it,
+  // before the output is written. The pairs it emits take their place (each goes to the partition of
+  // its own key): usually one pair, the key and a partial result that reduce takes as a value. The
+  // default passes the values on unchanged.
+  virtual void combine(std::string_view key, std::span<const std::string_view> values, emit_fn emit);
+
  protected:
   application() = default;
 
@@ -76,7 +85,8 @@ class application {
 //    path is resolved against the current directory now, once; the plugin stays loaded as long as the
 //    returned object lives.
 // Throws app_error for an unknown name, a library that can't be loaded, a missing symbol
-// (mrkv_plugin_abi, mrkv_map, mrkv_reduce) or an ABI version other than MRKV_PLUGIN_ABI_VERSION.
+// (mrkv_plugin_abi, mrkv_map, mrkv_reduce; mrkv_combine is optional) or an ABI version other than
+// MRKV_PLUGIN_ABI_VERSION.
 std::unique_ptr<application> load_application(std::string name_or_path);
 
 }  // namespace mrkv::mr

@@ -1,8 +1,9 @@
-// This file contains the files that map and reduce tasks leave in the job's work directory: their
-// names ("mr-M-R" intermediate, "mr-out-R" output), the atomic write that publishes them, and the
-// binary format of the intermediate files with a validating decoder.
+// This file contains the files that map and reduce tasks leave in the job's work directory: the name
+// of the outputs ("mr-out-R"), the atomic write that publishes files, and the binary format of one
+// partition of a map task's output (an intermediate image; map_output.hpp puts a map task's partitions
+// in one file) with a validating decoder.
 //
-// Intermediate file format (all integers little-endian; varint = unsigned LEB128, at most 10 bytes):
+// Intermediate image format (all integers little-endian; varint = unsigned LEB128, at most 10 bytes):
 //   header   8 bytes   "mrkvint" followed by the format version byte 0x01
 //   records  per pair: varint key length, key bytes, varint value length, value bytes
 //   footer  24 bytes   u64 record count, u64 checksum of every byte before the checksum (header,
@@ -24,9 +25,9 @@ namespace mrkv::mr {
 class task_file_error : public std::runtime_error {
  public:
   enum class kind {
-    missing,  // the file does not exist (e.g. an intermediate file whose map task never completed)
+    missing,  // the file does not exist (e.g. the output of a map task that never completed)
     io,       // any other failure to read, create, write or rename
-    corrupt,  // an intermediate file that fails validation
+    corrupt,  // an intermediate image or a map output file that fails validation
   };
 
   task_file_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
@@ -36,8 +37,6 @@ class task_file_error : public std::runtime_error {
   kind kind_;
 };
 
-// "mr-<map_id>-<reduce_id>", the file map task map_id writes for reduce task reduce_id.
-std::string intermediate_file_name(int map_id, int reduce_id);
 // "mr-out-<reduce_id>", the output of reduce task reduce_id.
 std::string output_file_name(int reduce_id);
 
