@@ -122,6 +122,8 @@ int run_coordinator(const args& words) {
     job.table.backup.min_age = std::chrono::milliseconds(seconds_flag(backup_after, "backup-after"));
   job.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
   job.exit_grace = seconds_flag(exit_grace, "exit-grace");
+  job.workdir = workdir;
+  job.worker_calls.auth_token = config.auth_token;
   check_inputs(workdir, inputs);
 
   mr::coordinator coordinator(job);  // outlives the server (see coordinator.hpp)

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <csignal>
 #include <cstring>
 
@@ -47,11 +48,16 @@ int run_worker(const args& words) {
                   "up between jobs and, once they have heard from it, keep retrying while it is away (a restart)\n"
                   "unless --give-up-after is given. Without --app (and --mapper) the worker serves any job of a\n"
                   "job service and loads each job's app itself, once, keeping it for the next task (a relative\n"
-                  "plugin path is relative to the work directory); with one it serves only that app's jobs.\n") +
+                  "plugin path is relative to the work directory); with one it serves only that app's jobs.\n"
+                  "Shared-nothing mode (--serve): the work directory is this worker's own; it serves its map\n"
+                  "outputs to reducers over HTTP, fetches the partitions it reduces from the workers that hold\n"
+                  "them and an input it cannot read from the coordinator (or from its http:// URL), and the\n"
+                  "coordinator fetches its reduce outputs. A map output that can no longer be fetched (its\n"
+                  "worker died) is run again elsewhere. Built-in and plugin apps only.\n") +
       streaming_help;
   mode_info mode{"worker",
                  "mrkv worker --coordinator URL [--app APP | --mapper CMD --reducer CMD [--combiner CMD]] "
-                 "[--workdir DIR]",
+                 "[--workdir DIR] [--serve HOST:PORT [--advertise URL]]",
                  help_summary};
   std::string coordinator;
   app_flags app_settings;
@@ -61,6 +67,8 @@ int run_worker(const args& words) {
   double give_up = 10;
   double poll_wait = 5;
   double call_timeout = 5;
+  std::string serve;
+  std::string advertise;
   po::options_description flags("worker options");
   flags.add_options()
       ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"),
@@ -73,7 +81,13 @@ int run_worker(const args& words) {
        "how long one request for work may wait at the coordinator")
       ("call-timeout", po::value<double>(&call_timeout)->default_value(call_timeout)->value_name("SECONDS"),
        "how long to wait for any other answer from the coordinator")
-      ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)");
+      ("id", po::value<std::string>(&id)->value_name("ID"), "this worker's id (default: a random one)")
+      ("serve", po::value<std::string>(&serve)->value_name("HOST:PORT"),
+       "shared-nothing mode: keep map outputs in this worker's own --workdir and serve them to reducers "
+       "on HOST:PORT (port 0: any free port); prints 'mrkv worker serving on http://HOST:PORT'")
+      ("advertise", po::value<std::string>(&advertise)->value_name("URL"),
+       "with --serve: the URL other workers and the coordinator reach this worker at (default: the --serve "
+       "address, with this host's name for 0.0.0.0)");
   add_app_flags(flags, app_settings);
   add_client_flags(flags, client_settings);
   auto values = parse_mode_options(mode, words, flags);
@@ -92,6 +106,24 @@ int run_worker(const args& words) {
   config.poll_wait = seconds_flag(poll_wait, "poll-wait");
   config.call_timeout = seconds_flag(call_timeout, "call-timeout");
   config.id = id;
+  if (!serve.empty()) {
+    try {
+      config.serve = http::parse_host_port(serve);
+    } catch (const std::invalid_argument& e) {
+      throw usage_error(std::string("worker: --serve: ") + e.what());
+    }
+    config.on_serving = [](const std::string& url) {
+      std::printf("mrkv worker serving on %s\n", url.c_str());
+      std::fflush(stdout);
+    };
+  }
+  if (!advertise.empty()) {
+    if (serve.empty()) throw usage_error("worker: --advertise needs --serve");
+    if (!advertise.starts_with("http://") && !advertise.starts_with("https://"))
+      throw usage_error("worker: --advertise: must be an http:// or https:// URL");
+    while (advertise.ends_with('/')) advertise.pop_back();
+    config.advertise = advertise;
+  }
   if (!(*values)["give-up-after"].defaulted()) config.service_give_up_after = config.give_up_after;
   const bool any_app = app_settings.app.empty() && app_settings.mapper.empty() && app_settings.reducer.empty() &&
                        app_settings.combiner.empty();

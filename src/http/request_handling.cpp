@@ -54,7 +54,10 @@ response make_response(reply r, unsigned version, bool keep_alive, bool head) {
   res.set(bhttp::field::content_type, r.content_type);
   if (r.status == 401) res.set(bhttp::field::www_authenticate, "Bearer");
   res.keep_alive(keep_alive);
-  if (r.body.empty() || r.body.back() != '\n') r.body.push_back('\n');  // curl's prompt on a line of its own
+  for (const auto& [name, value] : r.headers) res.set(name, value);
+  // curl's prompt on a line of its own; bytes (a file, a map's output) go out exactly as they are.
+  const bool bytes = std::string_view(r.content_type) == octet_stream;
+  if (!bytes && (r.body.empty() || r.body.back() != '\n')) r.body.push_back('\n');
   if (head) {
     res.content_length(r.body.size());
   } else {

@@ -1,5 +1,9 @@
 #include "mrkv/mr/coordinator.hpp"
 
+#include "mrkv/http/file_reply.hpp"
+#include "mrkv/mr/job_spec.hpp"
+#include "mrkv/mr/task_files.hpp"
+
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/json_body.hpp"
 #include "mrkv/http/reply.hpp"
@@ -46,6 +50,10 @@ coordinator::~coordinator() = default;
 
 void coordinator::attach(asio::any_io_executor executor, std::function<void()> on_finished) {
   executor_ = std::move(executor);
+  fetch_options fetching;
+  fetching.client = config_.worker_calls;
+  fetching.client.max_reply_body = std::size_t{4} << 30;
+  fetcher_.emplace(*executor_, fetching);
   on_finished_ = std::move(on_finished);
 }
 
@@ -58,9 +66,12 @@ const std::string& coordinator::failure() const noexcept { return table_.failure
 http::router coordinator::routes() {
   http::router r;
   r.add_async(http::verb::post, protocol::next_path, [this](http::request req) { return next_task(std::move(req)); });
-  r.add(http::verb::post, protocol::done_path, [this](const http::request& req) { return task_done(req); });
+  r.add_async(http::verb::post, protocol::done_path, [this](http::request req) { return task_done(std::move(req)); });
   r.add(http::verb::post, protocol::failed_path, [this](const http::request& req) { return task_failed(req); });
+  r.add(http::verb::post, protocol::fetch_failed_path, [this](const http::request& req) { return fetch_failed(req); });
   r.add(http::verb::get, protocol::job_path, [this](const http::request&) { return http::json_reply(status()); });
+  r.add(http::verb::get, std::string(protocol::inputs_prefix) + "*",
+        [this](const http::request& req) { return input(req); });
   return r;
 }
 
@@ -86,6 +97,7 @@ asio::awaitable<http::reply> coordinator::next_task(http::request req) {
       wake_waiters();
       auto order = protocol::order_for(*picked, table_.n_map(), table_.n_reduce());
       order.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.table.task_timeout);
+      if (picked->kind == task_kind::reduce) order.sources = protocol::sources_for(table_);
       co_return http::json_reply(protocol::encode(order));
     }
     if (table_.over()) {
@@ -110,11 +122,31 @@ asio::awaitable<http::reply> coordinator::next_task(http::request req) {
   }
 }
 
-http::reply coordinator::task_done(const http::request& req) {
-  const auto report = protocol::decode_done_request(http::parse_json_object(req.body()));
+asio::awaitable<http::reply> coordinator::task_done(http::request req) {
+  auto report = protocol::decode_done_request(http::parse_json_object(req.body()));
+  if (report.kind == task_kind::reduce && !report.location.empty() && fetcher_ &&
+      report.task >= 0 && report.task < table_.n_reduce() && !table_.over() &&
+      table_.tasks(task_kind::reduce, clock::now())[static_cast<std::size_t>(report.task)].state != task_state_kind::done) {
+    // The reducer's work directory is its own: its output comes here before the task counts as done.
+    auto error = co_await fetcher_->fetch_output(report.location, "", report.task,
+                                                 config_.workdir / output_file_name(report.task));
+    if (!error.empty()) {
+      log::warn("coordinator", "reduce task " + std::to_string(report.task) + ": cannot fetch its output from " +
+                                   report.location + ": " + log::peer_text(error, 500) + "; it will run again");
+      table_.fail(report.worker, task_kind::reduce, report.task, report.attempt,
+                  "its output could not be fetched: " + error, clock::now(), false);
+      wake_waiters();
+      co_return http::json_reply({{"result", "recorded"}});
+    }
+  }
+  co_return done_reply(report);
+}
+
+http::reply coordinator::done_reply(const protocol::done_request& report) {
   const auto now = clock::now();
   const auto phase_before = table_.phase();
-  const auto outcome = table_.complete(report.worker, report.kind, report.task, report.attempt, now);
+  const auto outcome = table_.complete(report.worker, report.kind, report.task, report.attempt, now,
+                                       report.kind == task_kind::map ? report.location : std::string());
   const std::string task = std::string(to_string(report.kind)) + " task " + std::to_string(report.task);
   switch (outcome) {
     case report_outcome::completed:
@@ -171,6 +203,43 @@ http::reply coordinator::task_failed(const http::request& req) {
       throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of " + task +
                                          " was never handed out");
   }
+}
+
+http::reply coordinator::fetch_failed(const http::request& req) {
+  const auto report = protocol::decode_fetch_failed_request(http::parse_json_object(req.body()));
+  const auto now = clock::now();
+  if (table_.over()) return http::json_reply({{"result", "already_done"}});
+  if (report.map >= table_.n_map()) throw http::request_error(404, "no map task " + std::to_string(report.map));
+  log::warn("coordinator", "reduce task " + std::to_string(report.task) + " on worker " + report.worker +
+                               " could not fetch the output of map " + std::to_string(report.map) + ": " +
+                               log::peer_text(report.error, 500));
+  const auto outcome = table_.fail(report.worker, task_kind::reduce, report.task, report.attempt,
+                                   "could not fetch map " + std::to_string(report.map) + "'s output: " + report.error,
+                                   now, false);
+  if (outcome == report_outcome::unknown_task) throw http::request_error(404, "no reduce task " + std::to_string(report.task));
+  if (outcome == report_outcome::never_assigned)
+    throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of reduce task " +
+                                       std::to_string(report.task) + " was never handed out");
+  const auto holder = table_.map_holder(report.map);
+  bool silent = false;
+  for (const auto& w : table_.workers())
+    if (w.id == holder) silent = now - w.last_contact >= config_.table.task_timeout;
+  const bool rerun = table_.report_lost_output(report.map, report.worker, silent, now);
+  if (rerun)
+    log::warn("coordinator", "map task " + std::to_string(report.map) + ": its output on worker " + holder +
+                                 " is taken for lost (" + (silent ? "the worker is silent" : "two reducers failed") +
+                                 "): running it again");
+  wake_waiters();
+  return http::json_reply({{"result", rerun ? "map_rerun" : "recorded"}});
+}
+
+http::reply coordinator::input(const http::request& req) const {
+  const auto ref = protocol::parse_input_target(req.target());
+  if (!ref.job.empty() || ref.map >= static_cast<int>(config_.table.inputs.size()))
+    throw http::request_error(404, "no input of map task " + std::to_string(ref.map) + " in this job");
+  const auto& name = config_.table.inputs[static_cast<std::size_t>(ref.map)];
+  if (is_input_url(name)) throw http::request_error(404, "the input of map task " + std::to_string(ref.map) + " is a URL");
+  return http::file_reply(req, config_.workdir / name);
 }
 
 void coordinator::job_finished() {

@@ -20,7 +20,12 @@ namespace {
 
 }  // namespace
 
+bool is_input_url(std::string_view input) noexcept {
+  return input.starts_with("http://") || input.starts_with("https://");
+}
+
 std::optional<std::string> input_problem(const std::filesystem::path& workdir, const std::string& input) {
+  if (is_input_url(input)) return std::nullopt;  // the worker fetches it
   const std::filesystem::path path = workdir / input;  // an absolute input replaces workdir
   // O_NONBLOCK so that checking a FIFO does not wait for its writer; any readable file is an input,
   // /dev/null and other empty or special files included (the worker reads each to its end).

@@ -3,6 +3,7 @@
 #include "mrkv/http/json_body.hpp"
 #include "mrkv/http/reply.hpp"
 
+#include <charconv>
 #include <climits>
 #include <cstdint>
 #include <tuple>
@@ -151,7 +152,61 @@ nlohmann::json encode(const done_request& r) {
   nlohmann::json j{{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt}};
   if (!r.counts.empty()) j["counters"] = encode(r.counts);
   if (!r.job.empty()) j["job"] = r.job;
+  if (!r.location.empty()) j["location"] = r.location;
   return j;
+}
+
+nlohmann::json encode(const fetch_failed_request& r) {
+  nlohmann::json j{{"worker", r.worker}, {"task", r.task}, {"attempt", r.attempt}, {"map", r.map},
+                   {"error", valid_utf8(cut_utf8(r.error, max_error_length))}};
+  if (!r.job.empty()) j["job"] = r.job;
+  return j;
+}
+
+namespace {
+
+std::string job_segment(const std::string& job) { return job.empty() ? "-" : job; }
+
+// A served URL: http(s), printable, bounded.
+std::string checked_url(std::string value, const char* field) {
+  if (value.size() > max_url_length) bad(std::string("field '") + field + "' is longer than " +
+                                         std::to_string(max_url_length) + " bytes");
+  if (!value.starts_with("http://") && !value.starts_with("https://"))
+    bad(std::string("field '") + field + "' must be an http:// or https:// URL");
+  for (char c : value)
+    if (c < 0x21 || c > 0x7e) bad(std::string("field '") + field + "' must be printable ASCII without spaces");
+  return value;
+}
+
+}  // namespace
+
+std::string partition_target(const std::string& job, int map, int reduce) {
+  return shuffle_prefix + job_segment(job) + "/map/" + std::to_string(map) + "/" + std::to_string(reduce);
+}
+
+std::string output_target(const std::string& job, int reduce) {
+  return shuffle_prefix + job_segment(job) + "/out/" + std::to_string(reduce);
+}
+
+std::string input_target(const std::string& job, int map) {
+  return inputs_prefix + job_segment(job) + "/" + std::to_string(map);
+}
+
+input_ref parse_input_target(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  const std::string_view prefix(inputs_prefix);
+  auto no = [] { return http::request_error(404, "no such input: expected /v1/inputs/JOB/M"); };
+  if (!target.starts_with(prefix)) throw no();
+  target.remove_prefix(prefix.size());
+  const auto slash = target.find('/');
+  if (slash == std::string_view::npos || slash == 0) throw no();
+  input_ref ref;
+  const auto job = target.substr(0, slash);
+  if (job != "-") ref.job = std::string(job);
+  const auto number = target.substr(slash + 1);
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), ref.map);
+  if (number.empty() || ec != std::errc{} || end != number.data() + number.size() || ref.map < 0) throw no();
+  return ref;
 }
 
 nlohmann::json encode(const failed_request& r) {
@@ -174,7 +229,10 @@ nlohmann::json encode(const order& o) {
     j["input"] = o.input;
     j["n_reduce"] = o.n_reduce;
   }
-  if (o.what == action::reduce) j["n_map"] = o.n_map;
+  if (o.what == action::reduce) {
+    j["n_map"] = o.n_map;
+    if (!o.sources.empty()) j["sources"] = o.sources;
+  }
   if ((o.what == action::map || o.what == action::reduce) && o.timeout) j["timeout_ms"] = o.timeout->count();
   if (o.what == action::map || o.what == action::reduce) {
     if (!o.job.empty()) j["job"] = o.job;
@@ -183,6 +241,13 @@ nlohmann::json encode(const order& o) {
   }
   if (o.service) j["service"] = true;
   return j;
+}
+
+std::vector<std::string> sources_for(const task_table& table) {
+  auto locations = table.map_locations();
+  for (const auto& l : locations)
+    if (!l.empty()) return locations;
+  return {};
 }
 
 order order_for(const assignment& a, int n_map, int n_reduce) {
@@ -211,13 +276,28 @@ next_request decode_next_request(const nlohmann::json& body) {
 }
 
 done_request decode_done_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "counters", "job"});
+  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "counters", "job", "location"});
   done_request r;
   r.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
   std::tie(r.kind, r.task) = kind_and_task(body);
   r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
   if (auto it = body.find("counters"); it != body.end()) r.counts = decode_counters(*it);
+  if (auto location = http::optional_string(body, "location")) r.location = checked_url(std::move(*location), "location");
+  return r;
+}
+
+fetch_failed_request decode_fetch_failed_request(const nlohmann::json& body) {
+  http::reject_unknown_fields(body, {"worker", "task", "attempt", "map", "error", "job"});
+  fetch_failed_request r;
+  r.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
+  r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
+  r.task = static_cast<int>(http::required_integer(body, "task", 0, INT_MAX));
+  r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
+  r.map = static_cast<int>(http::required_integer(body, "map", 0, INT_MAX));
+  r.error = http::required_string(body, "error");
+  if (r.error.size() > max_error_length)
+    bad("field 'error' is longer than " + std::to_string(max_error_length) + " bytes");
   return r;
 }
 
@@ -253,6 +333,15 @@ order decode_order(const nlohmann::json& body) {
       o.n_reduce = static_cast<int>(http::required_integer(body, "n_reduce", 1, INT_MAX));
     } else {
       o.n_map = static_cast<int>(http::required_integer(body, "n_map", 1, INT_MAX));
+      if (auto it = body.find("sources"); it != body.end()) {
+        if (!it->is_array() || it->size() != static_cast<std::size_t>(o.n_map))
+          bad("field 'sources' must be an array of n_map URLs");
+        for (const auto& source : *it) {
+          if (!source.is_string()) bad("field 'sources' must hold strings");
+          auto url = source.get<std::string>();
+          o.sources.push_back(url.empty() ? url : checked_url(std::move(url), "sources"));
+        }
+      }
     }
     if (auto ms = http::optional_integer(body, "timeout_ms", 1, INT64_MAX / 1'000'000))
       o.timeout = std::chrono::milliseconds(*ms);

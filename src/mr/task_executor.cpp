@@ -3,6 +3,8 @@
 #include "mrkv/mr/sequential.hpp"
 #include "mrkv/mr/task_runner.hpp"
 
+#include <stdexcept>
+
 namespace mrkv::mr {
 namespace {
 
@@ -13,10 +15,12 @@ class app_executor : public task_executor {
 
   std::string name() const override { return app_.name(); }
   counters map(int map_id, const std::string& input, int n_reduce, const std::filesystem::path& workdir,
-               const task_context&) override {
-    return run_map_task(app_, map_id, input, n_reduce, workdir);
+               const task_context& context) override {
+    return run_map_task(app_, map_id, input, n_reduce, workdir, context.input_copy);
   }
-  counters reduce(int reduce_id, int n_map, const std::filesystem::path& workdir, const task_context&) override {
+  counters reduce(int reduce_id, int n_map, const std::filesystem::path& workdir,
+                  const task_context& context) override {
+    if (context.fetch) return run_reduce_task(app_, reduce_id, n_map, workdir, *context.fetch);
     return run_reduce_task(app_, reduce_id, n_map, workdir);
   }
   counters sequential(const std::vector<std::string>& inputs, const std::filesystem::path& output) override {
@@ -29,16 +33,25 @@ class app_executor : public task_executor {
   application& app_;
 };
 
+// Streaming tasks read their input and the maps' spill files by path (streaming.hpp), so they run
+// where those are: in a shared work directory.
+std::string shared_only(const std::string& what) {
+  return "a streaming app needs a shared work directory: " + what +
+         " must be readable here (shared-nothing mode runs built-in and plugin apps)";
+}
+
 class stream_executor : public task_executor {
  public:
   explicit stream_executor(app_spec spec) : spec_(std::move(spec)) {}
   std::string name() const override { return spec_.describe(); }
   counters map(int map_id, const std::string& input, int n_reduce, const std::filesystem::path& workdir,
                const task_context& context) override {
+    if (!context.input_copy.empty()) throw std::runtime_error(shared_only(input));
     return run_stream_map_task(spec_.stream, map_id, context.attempt, input, n_reduce, workdir, context.deadline);
   }
   counters reduce(int reduce_id, int n_map, const std::filesystem::path& workdir,
                   const task_context& context) override {
+    if (context.fetch) throw std::runtime_error(shared_only("the map outputs"));
     return run_stream_reduce_task(spec_.stream, reduce_id, context.attempt, n_map, workdir, context.deadline);
   }
   counters sequential(const std::vector<std::string>& inputs, const std::filesystem::path& output) override {

@@ -320,4 +320,11 @@ void decode_intermediate(std::string_view image, std::string_view source, std::v
 
 std::uint64_t intermediate_checksum(std::string_view bytes) noexcept { return checksum(bytes); }
 
+bool intermediate_intact(std::string_view image) noexcept {
+  if (image.size() < header_magic.size() + footer_size) return false;
+  const std::size_t footer_at = image.size() - footer_size;
+  return image.substr(footer_at + 16) == footer_magic &&
+         checksum(image.substr(0, footer_at + 8)) == le::get_u64(image.data() + footer_at + 8);
+}
+
 }  // namespace mrkv::mr

@@ -55,14 +55,14 @@ void for_each_key(std::vector<kv_view>& pairs, F&& f) {
 }  // namespace
 
 counters run_map_task(application& app, int map_id, const std::string& input_path, int n_reduce,
-                      const std::filesystem::path& workdir) {
+                      const std::filesystem::path& workdir, const std::filesystem::path& input_copy) {
   if (map_id < 0) throw std::invalid_argument("run_map_task: negative map task number");
   if (n_reduce < 1) throw std::invalid_argument("run_map_task: n_reduce must be at least 1");
   const std::string task = "map task " + std::to_string(map_id);
   counters counts;
   in_task(task, [&] {
     const auto start = std::chrono::steady_clock::now();
-    const std::string contents = read_whole_file(input_path);
+    const std::string contents = read_whole_file(input_copy.empty() ? std::filesystem::path(input_path) : input_copy);
     std::vector<intermediate_encoder> buckets(static_cast<std::size_t>(n_reduce));
     std::uint64_t pairs = 0;
     auto to_bucket = [&](std::string_view key, std::string_view value) {

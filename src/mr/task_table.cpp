@@ -185,7 +185,7 @@ std::optional<assignment> task_table::assign(std::string_view worker_id, std::st
 }
 
 report_outcome task_table::complete(std::string_view worker_id, task_kind kind, int task, int attempt,
-                                    clock::time_point now) {
+                                    clock::time_point now, std::string location) {
   auto& tasks = tasks_of(kind);
   if (task < 0 || task >= static_cast<int>(tasks.size())) return report_outcome::unknown_task;
   auto& t = tasks[static_cast<std::size_t>(task)];
@@ -200,6 +200,8 @@ report_outcome task_table::complete(std::string_view worker_id, task_kind kind, 
   const auto ran = now - t.attempts[static_cast<std::size_t>(attempt - 1)].started;
   t.winner = attempt;
   t.took = ran;
+  t.location = std::move(location);
+  t.lost_reports.clear();
   if (kind == task_kind::map) {
     map_durations_.push_back(ran);
     if (++maps_done_ == n_map() && phase_ == job_phase::map) phase_ = job_phase::reduce;
@@ -214,7 +216,7 @@ report_outcome task_table::complete(std::string_view worker_id, task_kind kind, 
 }
 
 report_outcome task_table::fail(std::string_view worker_id, task_kind kind, int task, int attempt, std::string error,
-                                clock::time_point now) {
+                                clock::time_point now, bool counted) {
   auto& tasks = tasks_of(kind);
   if (task < 0 || task >= static_cast<int>(tasks.size())) return report_outcome::unknown_task;
   auto& t = tasks[static_cast<std::size_t>(task)];
@@ -225,13 +227,48 @@ report_outcome task_table::fail(std::string_view worker_id, task_kind kind, int 
   t.last_error = std::move(error);
   if (!record.failed) {
     record.failed = true;
-    ++t.failures;
+    if (counted) ++t.failures;
   }
-  if (count_failure(kind, task, t)) {
+  if (counted && count_failure(kind, task, t)) {
     finished_ = now;
     return report_outcome::job_failed;
   }
   return report_outcome::recorded;
+}
+
+std::vector<std::string> task_table::map_locations() const {
+  std::vector<std::string> out;
+  out.reserve(map_tasks_.size());
+  for (const auto& t : map_tasks_) out.push_back(t.done ? t.location : std::string());
+  return out;
+}
+
+std::string task_table::map_holder(int task) const {
+  if (task < 0 || task >= n_map()) return {};
+  const auto& t = map_tasks_[static_cast<std::size_t>(task)];
+  return t.done ? t.attempts[static_cast<std::size_t>(t.winner - 1)].worker : std::string();
+}
+
+bool task_table::report_lost_output(int task, std::string_view reporter, bool holder_silent, clock::time_point now) {
+  if (task < 0 || task >= n_map() || over()) return false;
+  auto& t = map_tasks_[static_cast<std::size_t>(task)];
+  if (!t.done) return false;
+  worker(reporter, "", now);
+  if (std::find(t.lost_reports.begin(), t.lost_reports.end(), reporter) == t.lost_reports.end())
+    t.lost_reports.emplace_back(reporter);
+  if (!holder_silent && t.lost_reports.size() < 2) return false;
+  t.done = false;
+  t.winner = 0;
+  t.location.clear();
+  t.lost_reports.clear();
+  // Marked like a failed attempt, so that assign() hands it out at once, but not counted as one: the
+  // map did nothing wrong.
+  t.attempts.back().failed = true;
+  t.backed_up = false;
+  t.last_error = "its output was lost with its worker";
+  --maps_done_;
+  if (phase_ == job_phase::reduce) phase_ = job_phase::map;
+  return true;
 }
 
 bool task_table::count_failure(task_kind kind, int index, task_state& t) {

@@ -2,8 +2,12 @@
 
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/client.hpp"
+#include "mrkv/http/server.hpp"
 #include "mrkv/mr/app_cache.hpp"
+#include "mrkv/mr/map_output.hpp"
 #include "mrkv/mr/protocol.hpp"
+#include "mrkv/mr/shuffle_fetcher.hpp"
+#include "mrkv/mr/shuffle_store.hpp"
 #include "mrkv/mr/task_executor.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -17,6 +21,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -51,12 +56,9 @@ std::string fixed(double value) {
 // values are safe to rely on across a coroutine boundary (CP.53).
 // `executor` null: the order's app, from `cache`.
 asio::awaitable<counters> run_task(task_executor* executor, app_cache* cache, protocol::order order,
-                                   std::filesystem::path workdir, std::chrono::steady_clock::time_point deadline) {
+                                   std::filesystem::path workdir, task_context context) {
   if (!executor) executor = &cache->get(*order.app);
   if (!order.dir.empty()) workdir /= order.dir;
-  task_context context;
-  context.attempt = order.attempt;
-  context.deadline = deadline;
   if (order.what == protocol::action::map)
     co_return executor->map(order.task, order.input, order.n_reduce, workdir, context);
   co_return executor->reduce(order.task, order.n_map, workdir, context);
@@ -65,14 +67,20 @@ asio::awaitable<counters> run_task(task_executor* executor, app_cache* cache, pr
 class worker_loop {
  public:
   // `app` null: any job's app, loaded into a cache of this loop's.
-  worker_loop(worker_config config, task_executor* app, asio::thread_pool& pool)
-      : config_(std::move(config)), app_(app), cache_(config_.sort_buffer), pool_(pool) {}
+  // `store` null: the worker serves nothing (a shared work directory).
+  worker_loop(worker_config config, task_executor* app, asio::thread_pool& pool, shuffle_store* store)
+      : config_(std::move(config)), app_(app), cache_(config_.sort_buffer), pool_(pool), store_(store) {}
 
   asio::awaitable<worker_summary> run() {
     http::client_options options;
     options.auth_token = config_.auth_token;
     options.tls_ca_file = config_.tls_ca_file;
     client_.emplace(co_await asio::this_coro::executor, config_.coordinator, options);
+    fetch_options fetching;
+    fetching.client = options;
+    fetching.client.max_reply_body = std::size_t{4} << 30;  // a partition or an input is bounded by the disk only
+    fetching.timeout = config_.call_timeout * 2;
+    fetcher_.emplace(co_await asio::this_coro::executor, fetching);
     summary_.worker_id = config_.id;
     log::info("worker", "worker " + config_.id + " on " + config_.host + " running " +
                             (app_ ? app_->name() : std::string("each job's app")) + " for " +
@@ -110,6 +118,7 @@ class worker_loop {
         default: break;
       }
       const auto kind = order.what == protocol::action::map ? task_kind::map : task_kind::reduce;
+      if (store_ && !order.job.empty()) store_->add_job(order.job, order.dir);
       if (!app_ && !order.app) {
         log::error("worker", "the coordinator names no app for its tasks (a one-job coordinator): start this "
                              "worker with --app or --mapper/--reducer");
@@ -117,6 +126,15 @@ class worker_loop {
         co_return summary_;
       }
       auto outcome = co_await execute(order);
+      if (outcome.lost_map) {
+        // Not this task's fault: the coordinator hands it out again, and runs the map again if its
+        // output is taken for lost.
+        protocol::fetch_failed_request lost{config_.id, order.task, order.attempt, *outcome.lost_map, outcome.error,
+                                            order.job};
+        auto reply = co_await call(protocol::fetch_failed_path, protocol::encode(lost), config_.call_timeout);
+        if (!reply) co_return summary_;
+        continue;
+      }
       if (!outcome.ok) {
         // The coordinator hands the task out again at once, and fails the job after a few of these.
         protocol::failed_request failure{config_.id, kind, order.task, order.attempt, outcome.error, order.job};
@@ -126,7 +144,7 @@ class worker_loop {
         continue;
       }
       protocol::done_request report{config_.id, kind, order.task, order.attempt, std::move(outcome.counts),
-                                    order.job};
+                                    order.job, store_ ? config_.advertise : std::string()};
       auto reply = co_await call(protocol::done_path, protocol::encode(report), config_.call_timeout);
       if (!reply) co_return summary_;
       ++summary_.tasks_run;
@@ -148,7 +166,38 @@ class worker_loop {
     bool ok = false;
     counters counts;    // when ok
     std::string error;  // when not
+    std::optional<int> lost_map;  // a reduce could not fetch this map's output (error says why)
   };
+
+  std::string coordinator_url() const {
+    return config_.coordinator.scheme + "://" + http::to_string(config_.coordinator.address) +
+           config_.coordinator.base_path;
+  }
+
+  // A map's input this worker cannot read where the coordinator said: its http(s) URL, or the
+  // coordinator's copy. Written beside the task's files; the caller removes it.
+  asio::awaitable<std::filesystem::path> fetch_input(const protocol::order& order) {
+    const bool url = order.input.starts_with("http://") || order.input.starts_with("https://");
+    // Two statements, not a conditional expression: GCC 12 mishandles co_await in the arms of ?:.
+    fetched_bytes got;
+    if (url)
+      got = co_await fetcher_->get(order.input, "");
+    else
+      got = co_await fetcher_->get(coordinator_url(), protocol::input_target(order.job, order.task));
+    if (!got.bytes)
+      throw task_file_error(task_file_error::kind::missing, "map task " + std::to_string(order.task) + ": cannot " +
+                                                                (url ? "fetch " : "open ") + order.input +
+                                                                (url ? "" : " here, nor fetch it") + ": " + got.error);
+    std::filesystem::path copy = config_.workdir;
+    if (!order.dir.empty()) copy /= order.dir;
+    copy /= ".input-" + std::to_string(order.task) + "-" + std::to_string(order.attempt);
+    write_file_atomically(copy, *got.bytes);
+    log::info("worker", "fetched " + std::to_string(got.bytes->size()) + " bytes of " + order.input +
+                            (url ? "" : " from the coordinator"));
+    co_return copy;
+  }
+
+  static bool readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
 
   // Runs one task on the task thread.
   asio::awaitable<task_outcome> execute(protocol::order order) {
@@ -157,8 +206,51 @@ class worker_loop {
     const auto deadline = order.timeout ? started + *order.timeout : std::chrono::steady_clock::time_point::max();
     log::info("worker", "running " + task_name(order) + (order.what == protocol::action::map ? " on " + order.input : ""));
     task_outcome outcome;
+    task_context context;
+    context.attempt = order.attempt;
+    context.deadline = deadline;
+    fetched_partitions fetched;
+    partition_fetcher from_sources;
+    struct remover {
+      std::filesystem::path path;
+      ~remover() {
+        std::error_code ignored;
+        if (!path.empty()) std::filesystem::remove(path, ignored);
+      }
+    } input_copy;
     try {
-      outcome.counts = co_await asio::co_spawn(pool_, run_task(app_, &cache_, order, config_.workdir, deadline),
+      // A worker on a shared directory that cannot read its input is misplaced (started in the wrong
+      // directory): its failures say so. A shared-nothing one fetches what it does not have.
+      const bool url = order.input.starts_with("http://") || order.input.starts_with("https://");
+      if (order.what == protocol::action::map && (url || (store_ && !readable(order.input)))) {
+        input_copy.path = co_await fetch_input(order);
+        context.input_copy = input_copy.path;
+      }
+      const bool remote = std::any_of(order.sources.begin(), order.sources.end(),
+                                      [](const std::string& s) { return !s.empty(); });
+      if (order.what == protocol::action::reduce && remote) {
+        fetched = co_await fetcher_->partitions(order.job, order.task, order.sources);
+        if (fetched.failed_map) {
+          outcome.error = fetched.error;
+          if (*fetched.failed_map >= 0) outcome.lost_map = fetched.failed_map;
+          log::warn("worker", task_name(order) + ": could not fetch the output of map " +
+                                  std::to_string(*fetched.failed_map) + ": " + fetched.error);
+          if (outcome.lost_map) co_return outcome;
+          throw std::runtime_error(fetched.error);
+        }
+        log::info("worker", task_name(order) + ": fetched " + std::to_string(fetched.bytes) + " bytes from " +
+                                std::to_string(order.sources.size()) + " maps");
+        std::filesystem::path dir = config_.workdir;
+        if (!order.dir.empty()) dir /= order.dir;
+        from_sources = [&fetched, &order, dir](int m) {
+          auto& image = fetched.images[static_cast<std::size_t>(m)];
+          if (order.sources[static_cast<std::size_t>(m)].empty())
+            return map_output_reader(dir / map_output_file_name(m)).read(order.task);
+          return std::move(image);
+        };
+        context.fetch = &from_sources;
+      }
+      outcome.counts = co_await asio::co_spawn(pool_, run_task(app_, &cache_, order, config_.workdir, context),
                                                asio::use_awaitable);
     } catch (const app_error& e) {
       ++summary_.tasks_failed;
@@ -252,6 +344,8 @@ class worker_loop {
   task_executor* app_;
   app_cache cache_;  // used on the task thread only
   asio::thread_pool& pool_;
+  shuffle_store* store_;
+  std::optional<shuffle_fetcher> fetcher_;  // made on the loop's executor when run() starts
   bool service_ = false;   // the coordinator said it is a job service
   bool send_app_ = true;   // false once a coordinator refused the "app" member
   worker_summary summary_;
@@ -261,12 +355,37 @@ class worker_loop {
 worker_summary run_loop(worker_config config, task_executor* app) {
   if (config.id.empty()) config.id = random_worker_id();
   if (config.host.empty()) config.host = host_name();
+  // The file server first: the loop reports its address from the first task on.
+  std::optional<shuffle_store> store;
+  std::optional<http::server> server;
+  if (config.serve) {
+    store.emplace(config.workdir);
+    http::server_config served;
+    served.host = config.serve->host;
+    served.port = config.serve->port;
+    served.threads = 1;
+    served.auth_token = config.auth_token;
+    served.max_body = 64 << 10;  // it takes no uploads
+    server.emplace(served, "worker", store->routes());
+    const auto bound = server->start();
+    const std::string url = "http://" + http::to_string(http::host_port{config.serve->host, bound.port()});
+    if (config.advertise.empty()) {
+      const bool everywhere = config.serve->host.empty() || config.serve->host == "0.0.0.0" || config.serve->host == "::";
+      config.advertise = everywhere ? "http://" + http::to_string(http::host_port{config.host, bound.port()}) : url;
+    }
+    log::info("worker", "serving map outputs on " + url + ", advertised as " + config.advertise);
+    if (config.on_serving) config.on_serving(url);
+  }
   asio::io_context context(1);
   asio::thread_pool pool(1);
-  worker_loop loop(std::move(config), app, pool);
+  worker_loop loop(std::move(config), app, pool, store ? &*store : nullptr);
   auto done = asio::co_spawn(context, loop.run(), asio::use_future);
   context.run();
   pool.join();
+  if (server) {
+    server->stop();
+    server->wait();
+  }
   return done.get();
 }
 

@@ -7,14 +7,20 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mrkv::http {
 
+// Raw bytes, sent exactly as they are (JSON and text replies get a final newline for curl's sake).
+inline constexpr const char* octet_stream = "application/octet-stream";
+
 struct reply {
   unsigned status = 200;
-  std::string body;  // serialized JSON
-  // Everything is JSON but GET /metrics, which Prometheus reads as text.
+  std::string body;  // serialized JSON, unless content_type says otherwise
+  // JSON but for GET /metrics, which Prometheus reads as text, and files (octet_stream).
   const char* content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers = {};  // more response headers
 };
 
 reply json_reply(const nlohmann::json& body, unsigned status = 200);

@@ -17,6 +17,8 @@
 
 #include "mrkv/http/router.hpp"
 #include "mrkv/mr/counters.hpp"
+#include "mrkv/mr/protocol.hpp"
+#include "mrkv/mr/shuffle_fetcher.hpp"
 #include "mrkv/mr/task_table.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -25,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <list>
 #include <optional>
@@ -33,6 +36,11 @@ namespace mrkv::mr {
 
 struct coordinator_config {
   table_config table;
+  // Where relative inputs are found (to serve them to workers that cannot read them) and where the
+  // outputs of shared-nothing reducers are written.
+  std::filesystem::path workdir = ".";
+  // How the coordinator calls a shared-nothing worker for a reduce's output (its token, its CA).
+  http::client_options worker_calls;
   std::chrono::milliseconds max_poll_wait{5'000};  // a long poll answers "wait" after at most this
   std::chrono::milliseconds exit_grace{2'000};     // after the job is done, wait this long for workers
 };
@@ -45,7 +53,8 @@ class coordinator {
   coordinator(const coordinator&) = delete;
   coordinator& operator=(const coordinator&) = delete;
 
-  // POST /v1/tasks/next, POST /v1/tasks/done, GET /v1/job. The handlers refer to this object.
+  // POST /v1/tasks/next, /v1/tasks/done, /v1/tasks/failed, /v1/tasks/fetch-failed, GET /v1/job and
+  // GET /v1/inputs/-/M (protocol.hpp). The handlers refer to this object.
   http::router routes();
 
   // Gives the coordinator the executor its server's single thread runs (http::server::main_context())
@@ -67,8 +76,11 @@ class coordinator {
 
  private:
   boost::asio::awaitable<http::reply> next_task(http::request req);
-  http::reply task_done(const http::request& req);
+  boost::asio::awaitable<http::reply> task_done(http::request req);
+  http::reply done_reply(const protocol::done_request& report);
   http::reply task_failed(const http::request& req);
+  http::reply fetch_failed(const http::request& req);
+  http::reply input(const http::request& req) const;
   void wake_waiters();
   void job_finished();
   boost::asio::awaitable<void> release_after_grace();
@@ -77,6 +89,7 @@ class coordinator {
   coordinator_config config_;
   task_table table_;
   std::optional<boost::asio::any_io_executor> executor_;
+  std::optional<shuffle_fetcher> fetcher_;  // made in attach(), on the server's thread's executor
   std::function<void()> on_finished_;
   // The timers parked long polls sleep on. They belong to the coroutine frames, never to this object:
   // a timer must not outlive its io_context, and the frames die with it.

@@ -47,8 +47,12 @@ job_spec decode_job_spec(const nlohmann::json& body, const job_defaults& default
 // The members decode_job_spec() reads, every one present.
 nlohmann::json encode(const job_spec& spec);
 
+// An http:// or https:// input, which the worker that maps it fetches.
+bool is_input_url(std::string_view input) noexcept;
+
 // Why `input` (relative to `workdir` unless absolute) can't be a map task's input: "cannot read input
-// X: No such file or directory", "input X is not a regular file"; nullopt when it can.
+// X: No such file or directory", "input X is not a regular file"; nullopt when it can (a URL always can:
+// only the worker finds out).
 std::optional<std::string> input_problem(const std::filesystem::path& workdir, const std::string& input);
 
 }  // namespace mrkv::mr

@@ -28,6 +28,21 @@
 //        200 {"result": "already_done"}   the task (or the job) is over; nothing changed
 //        404, 409, 400 as for done
 //   GET /v1/job -> the job's status (see coordinator.hpp)
+//
+// Shared-nothing mode (issue 15: the paper's shuffle over HTTP). A worker started with --serve keeps
+// its map outputs in its own work directory and serves them; it says where in its reports:
+//   POST /v1/tasks/done gets "location": URL (the worker's advertised URL) for map and reduce tasks.
+//     A map's location is where reducers fetch its output; a reduce's is where the coordinator fetches
+//     mr-out-R from (GET URL + output_target()) before it takes the task as done, so every output lands
+//     in the coordinator's directory.
+//   A reduce order gets "sources": [URL, ...], one per map ("" for a map whose output is in the shared
+//     directory). The reducer fetches partition R of map M with GET URL + partition_target().
+//   POST /v1/tasks/fetch-failed {"worker", "task": R, "attempt": A, "map": M, "error": TEXT, "job"?}
+//     a reducer could not fetch map M's output (after retrying): its attempt is handed out again (not
+//     counted as a failure), and the map is run again when its output is taken for lost (task_table)
+//     -> 200 {"result": "recorded"} or {"result": "map_rerun"}; {"result": "already_done"} when over
+//   GET /v1/inputs/JOB/M (JOB "-" for a one-job coordinator): the input file of map M, for a worker
+//     that cannot read the path itself; "Range: bytes=A-B" is honoured (206).
 #pragma once
 
 #include "mrkv/mr/counters.hpp"
@@ -39,6 +54,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mrkv::mr::protocol {
 
@@ -46,6 +62,24 @@ inline constexpr const char* next_path = "/v1/tasks/next";
 inline constexpr const char* done_path = "/v1/tasks/done";
 inline constexpr const char* failed_path = "/v1/tasks/failed";
 inline constexpr const char* job_path = "/v1/job";
+inline constexpr const char* fetch_failed_path = "/v1/tasks/fetch-failed";
+inline constexpr const char* inputs_prefix = "/v1/inputs/";
+inline constexpr const char* shuffle_prefix = "/v1/shuffle/";
+// A URL a worker advertises, or an input URL.
+inline constexpr std::size_t max_url_length = 2048;
+
+// "/v1/shuffle/JOB/map/M/R": partition R of map M's output, on the worker that ran M.
+std::string partition_target(const std::string& job, int map, int reduce);
+// "/v1/shuffle/JOB/out/R": mr-out-R, on the worker that ran reduce R.
+std::string output_target(const std::string& job, int reduce);
+// "/v1/inputs/JOB/M", on the coordinator.
+std::string input_target(const std::string& job, int map);
+struct input_ref {
+  std::string job;  // "" for "-"
+  int map = 0;
+};
+// The inverse of input_target() (a query string is ignored); 404 request_error for anything else.
+input_ref parse_input_target(std::string_view target);
 
 // Worker ids and host names are short printable tokens; longer or stranger ones are refused (400).
 inline constexpr std::size_t max_name_length = 128;
@@ -66,6 +100,16 @@ struct done_request {
   int attempt = 1;
   counters counts;
   std::string job = {};  // empty for a one-job coordinator
+  std::string location = {};  // the worker's served URL, shared-nothing mode only
+};
+
+struct fetch_failed_request {
+  std::string worker;
+  int task = 0;  // the reduce task
+  int attempt = 1;
+  int map = 0;   // whose output could not be fetched
+  std::string error;
+  std::string job = {};
 };
 
 // Counters travel with bounds: at most this many, names at most max_name_length bytes.
@@ -93,6 +137,7 @@ struct order {
   std::string input;  // map
   int n_reduce = 0;   // map
   int n_map = 0;      // reduce
+  std::vector<std::string> sources;  // reduce, shared-nothing mode: each map's output server ("" shared)
   std::optional<std::chrono::milliseconds> timeout;  // map and reduce
   // Set by a job service (see the file comment).
   std::string job;
@@ -104,6 +149,7 @@ struct order {
 nlohmann::json encode(const next_request& r);
 nlohmann::json encode(const done_request& r);
 nlohmann::json encode(const failed_request& r);
+nlohmann::json encode(const fetch_failed_request& r);
 nlohmann::json encode(const counters& c);
 // {"idle", "running", "done", "total"}: a phase's tasks in /v1/job and /v1/jobs.
 nlohmann::json encode(const phase_counts& c);
@@ -116,6 +162,9 @@ nlohmann::json encode(const app_spec& app);
 app_spec decode_app(const nlohmann::json& object);
 // Two apps are the same job app when they name the same app or the same three commands.
 bool same_app(const app_spec& a, const app_spec& b) noexcept;
+// What a reduce order's "sources" say: every map's output location, or nothing when all of them are in
+// the shared directory (so that orders stay as they were without shared-nothing workers).
+std::vector<std::string> sources_for(const task_table& table);
 // The order that hands out `a` in a job of n_map maps and n_reduce reduces.
 order order_for(const assignment& a, int n_map, int n_reduce);
 
@@ -123,6 +172,7 @@ order order_for(const assignment& a, int n_map, int n_reduce);
 next_request decode_next_request(const nlohmann::json& body);
 done_request decode_done_request(const nlohmann::json& body);
 failed_request decode_failed_request(const nlohmann::json& body);
+fetch_failed_request decode_fetch_failed_request(const nlohmann::json& body);
 order decode_order(const nlohmann::json& body);
 
 std::string_view to_string(action a) noexcept;

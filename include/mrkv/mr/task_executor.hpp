@@ -8,6 +8,7 @@
 #include "mrkv/mr/application.hpp"
 #include "mrkv/mr/counters.hpp"
 #include "mrkv/mr/streaming.hpp"
+#include "mrkv/mr/task_runner.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -29,6 +30,11 @@ struct task_context {
   int attempt = 1;
   // When a streaming command still running is killed; in-process apps can't be interrupted.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Shared-nothing mode. Map: where the input's bytes are when the worker fetched them (the map still
+  // sees the input's name as the coordinator gave it); empty: read the input itself. Reduce: where the
+  // partitions come from; null: the map output files in the work directory.
+  std::filesystem::path input_copy;
+  const partition_fetcher* fetch = nullptr;
 };
 
 // Runs tasks of one app, one at a time. Failures are exceptions as in task_runner.hpp and streaming.hpp;

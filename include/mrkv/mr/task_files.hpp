@@ -118,5 +118,8 @@ void decode_intermediate(std::string_view image, std::string_view source, std::v
 // The checksum stored in an intermediate file's footer, computed over `bytes`. Public so that tests
 // and fuzzers can build images that pass the checksum and reach the record parser.
 std::uint64_t intermediate_checksum(std::string_view bytes) noexcept;
+// True when `image` ends in an intermediate footer whose checksum matches: the check a fetched
+// partition passes before it is used (decode_intermediate() validates the rest).
+bool intermediate_intact(std::string_view image) noexcept;
 
 }  // namespace mrkv::mr

@@ -27,9 +27,10 @@ namespace mrkv::mr {
 // of n_reduce (empty ones included), as one map output file workdir/mr-<map_id>.map (map_output.hpp),
 // atomically. Running it twice writes the same file again (same contents as long as the app is
 // deterministic). Returns the "mrkv" counters: map_output_records, map_output_bytes and, with a
-// combiner, combine_input_records and combine_output_records.
+// combiner, combine_input_records and combine_output_records. `input_copy` set: the input's bytes are
+// read from there (a copy fetched from the coordinator), and the app still sees `input_path`.
 counters run_map_task(application& app, int map_id, const std::string& input_path, int n_reduce,
-                      const std::filesystem::path& workdir);
+                      const std::filesystem::path& workdir, const std::filesystem::path& input_copy = {});
 
 // The intermediate image of partition R of map `map_id`'s output, for a reduce task R: read from a map
 // output file, or fetched from the worker that has it. Throws task_file_error.

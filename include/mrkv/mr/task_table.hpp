@@ -13,6 +13,8 @@
 //    (the loser of a backup race, a worker that was taken for dead) change nothing.
 //  - Without timeouts or stragglers no task is handed out twice, which is what the lab's job-count test
 //    checks.
+//  - A map whose output was lost with its worker (report_lost_output()) is idle again, and the phase is
+//    map until it is done again.
 //  - A worker may report an attempt failed (fail()): the task is idle again at once, with that error as
 //    its last error. After `max_failed_attempts` attempts of one task *reported* failed the job fails
 //    (phase failed) with that task's last error. Attempts that timed out (a worker that died or went
@@ -143,13 +145,32 @@ class task_table {
 
   // A worker reports attempt `attempt` of a task finished. Never throws; see report_outcome. Once the
   // job has failed every report is already_done.
-  report_outcome complete(std::string_view worker, task_kind kind, int task, int attempt, clock::time_point now);
+  // `location`: for a map task, the URL of the worker that serves its output (shared-nothing mode, see
+  // map_location()); empty when the output is in the shared work directory.
+  report_outcome complete(std::string_view worker, task_kind kind, int task, int attempt, clock::time_point now,
+                          std::string location = {});
 
   // A worker reports attempt `attempt` failed with `error`: recorded or job_failed (see the file
   // comment); already_done when the task or the job is over; a second report of the same attempt is
   // recorded again without counting twice.
+  // `counted` false: the attempt could not run for a reason that is not the task's (its input, a map's
+  // output, could not be fetched): it is handed out again and never fails the job.
   report_outcome fail(std::string_view worker, task_kind kind, int task, int attempt, std::string error,
-                      clock::time_point now);
+                      clock::time_point now, bool counted = true);
+
+  // Shared-nothing mode (the MapReduce paper, section 3.3): where each map task's output lives, the URL
+  // of the worker that ran its winning attempt, by map index ("" while not done, or when that worker
+  // wrote it to the shared directory). Reduce orders carry these.
+  std::vector<std::string> map_locations() const;
+  // The worker that holds map `task`'s output; empty while it is not done.
+  std::string map_holder(int task) const;
+  // A reducer (`reporter`) could not fetch map `task`'s output. The output is taken for lost, and the
+  // map is run again, when its holder has been silent for the task timeout (`holder_silent`, which the
+  // caller judges from its contacts) or when two different workers have reported it: one reducer alone
+  // may only have a slow link, as Hadoop reasons. Returns true when the map goes back to idle (phase
+  // map again until it is done; reduces already done stay done). False: noted, or nothing to do (the
+  // map is not done, or the job is over).
+  bool report_lost_output(int task, std::string_view reporter, bool holder_silent, clock::time_point now);
   // With timeouts_count_as_failures: each task of the current phase whose newest attempt has timed out
   // is counted failed once ("attempt A on worker W did not finish within S s"), as if its worker had
   // reported it; the job fails when that was the last failure allowed. assign() calls it; a caller with
@@ -199,6 +220,8 @@ class task_table {
     std::string last_error;
     int winner = 0;            // the attempt whose report finished the task (1-based); 0 while not done
     clock::duration took{};    // how long that attempt ran
+    std::string location;      // map tasks: the winning attempt's output server, "" for the shared directory
+    std::vector<std::string> lost_reports;  // workers that could not fetch that output
   };
 
   std::vector<task_state>& tasks_of(task_kind kind) noexcept;

@@ -17,6 +17,11 @@
 //  - A streaming command still running at the task timeout the coordinator sends is killed.
 //  - A report the coordinator refuses (4xx) is logged and forgotten: the task was not ours to report.
 //
+// Shared-nothing mode (config.serve): the worker also runs a small HTTP server for its files, says
+// where it is in its reports, and fetches what it cannot read: a reduce's partitions from the workers
+// named in its order, a map's input from the coordinator (or from the input's own http:// URL). A
+// partition it cannot fetch is reported (POST /v1/tasks/fetch-failed) instead of the task failing.
+//
 // A job service (job_service.hpp) says so in its orders. Its workers stay up between jobs (it never
 // says "exit") and, once they have heard from it, keep retrying while it is away (a restart) for
 // `service_give_up_after`, forever by default. A worker with no fixed app (run_worker() without one)
@@ -32,6 +37,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -55,6 +61,14 @@ struct worker_config {
   // nullopt with a fixed executor: sent as nothing (any job), as the lab's in-process tests do.
   std::optional<app_spec> app;
   std::size_t sort_buffer = stream_commands{}.sort_buffer;  // for the apps a worker without one loads
+  // Shared-nothing mode (`--serve`): the worker serves its map outputs and reduce outputs from its work
+  // directory on this address (port 0: any free port; shuffle_store.hpp) and reports `advertise` as
+  // where they are (empty: http://HOST:PORT of the bound address, with this machine's host name for
+  // an address of all interfaces).
+  std::optional<http::host_port> serve;
+  std::string advertise;
+  // Called once the server listens, with its bound URL (the worker mode prints it).
+  std::function<void(const std::string& url)> on_serving;
 };
 
 struct worker_summary {
