@@ -110,6 +110,7 @@ int run_coordinator(const args& words) {
     service.backup.enabled = !no_backup;
     if (values->count("backup-after")) service.backup_min_age = seconds_flag(backup_after, "backup-after");
     service.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
+    service.worker_calls.auth_token = config.auth_token;
     return run_service(config, service);
   }
 

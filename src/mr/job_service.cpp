@@ -1,6 +1,7 @@
 #include "mrkv/mr/job_service.hpp"
 
 #include "mrkv/common/log.hpp"
+#include "mrkv/http/file_reply.hpp"
 #include "mrkv/http/json_body.hpp"
 #include "mrkv/http/reply.hpp"
 #include "mrkv/mr/job_page.hpp"
@@ -109,6 +110,10 @@ job_service::~job_service() = default;
 
 void job_service::attach(asio::any_io_executor executor) {
   executor_ = std::move(executor);
+  fetch_options fetching;
+  fetching.client = config_.worker_calls;
+  fetching.client.max_reply_body = std::size_t{4} << 30;
+  fetcher_.emplace(*executor_, fetching);
   asio::co_spawn(*executor_, sweep(), log_spawn_error);
 }
 
@@ -122,8 +127,11 @@ http::router job_service::routes() {
   r.add(http::verb::get, workers_path,
         [this](const http::request&) { return http::json_reply({{"workers", workers_json()}}); });
   r.add_async(http::verb::post, protocol::next_path, [this](http::request req) { return next_task(std::move(req)); });
-  r.add(http::verb::post, protocol::done_path, [this](const http::request& req) { return task_done(req); });
+  r.add_async(http::verb::post, protocol::done_path, [this](http::request req) { return task_done(std::move(req)); });
   r.add(http::verb::post, protocol::failed_path, [this](const http::request& req) { return task_failed(req); });
+  r.add(http::verb::post, protocol::fetch_failed_path, [this](const http::request& req) { return fetch_failed(req); });
+  r.add(http::verb::get, std::string(protocol::inputs_prefix) + "*",
+        [this](const http::request& req) { return input(req); });
   // Public: a browser loads the page before it can send a token, then sends the token with every call.
   r.add_public(http::verb::get, "/", [](const http::request&) {
     http::reply page;
@@ -280,6 +288,7 @@ asio::awaitable<http::reply> job_service::next_task(http::request req) {
       order.dir = job_history::relative_dir(j.id);
       order.app = j.spec.app;
       order.service = true;
+      if (picked->kind == task_kind::reduce) order.sources = protocol::sources_for(*j.table);
       seen->second.running = "job " + j.id + ": " + std::string(to_string(picked->kind)) + " task " +
                              std::to_string(picked->task);
       log::info("coordinator", "job " + j.id + ": " + std::string(to_string(picked->kind)) + " task " +
@@ -303,7 +312,7 @@ asio::awaitable<http::reply> job_service::next_task(http::request req) {
   }
 }
 
-http::reply job_service::task_done(const http::request& req) {
+asio::awaitable<http::reply> job_service::task_done(http::request req) {
   const auto report = protocol::decode_done_request(http::parse_json_object(req.body()));
   if (report.job.empty()) throw http::request_error(400, "field 'job' is required: this coordinator runs many jobs");
   auto* j = find(report.job);
@@ -312,13 +321,39 @@ http::reply job_service::task_done(const http::request& req) {
     w->second.last_contact = clock::now();
     w->second.running.clear();
   }
+  const bool pending_reduce =
+      report.kind == task_kind::reduce && !over(j->state) && j->table && report.task >= 0 &&
+      report.task < j->table->n_reduce() &&
+      j->table->tasks(task_kind::reduce, clock::now())[static_cast<std::size_t>(report.task)].state !=
+          task_state_kind::done;
+  if (pending_reduce && !report.location.empty() && fetcher_) {
+    // The reducer's work directory is its own: its output comes here before the task counts as done.
+    auto error = co_await fetcher_->fetch_output(report.location, j->id, report.task,
+                                                 history_.dir(j->id) / output_file_name(report.task));
+    if (!error.empty()) {
+      log::warn("coordinator", "job " + j->id + ": reduce task " + std::to_string(report.task) +
+                                   ": cannot fetch its output from " + report.location + ": " +
+                                   log::peer_text(error, 500) + "; it will run again");
+      if (j->table && !over(j->state))
+        j->table->fail(report.worker, task_kind::reduce, report.task, report.attempt,
+                       "its output could not be fetched: " + error, clock::now(), false);
+      wake_waiters();
+      co_return http::json_reply({{"result", "recorded"}});
+    }
+  }
+  co_return done_reply(*j, report);
+}
+
+http::reply job_service::done_reply(job& job_ref, const protocol::done_request& report) {
+  auto* j = &job_ref;
   if (over(j->state) || !j->table) {
     // A late attempt may have published files after the job ended: take them away again.
     remove_task_files(*j, j->state == job_state::cancelled);
     return http::json_reply({{"result", "already_done"}});
   }
   const auto now = clock::now();
-  const auto outcome = j->table->complete(report.worker, report.kind, report.task, report.attempt, now);
+  const auto outcome = j->table->complete(report.worker, report.kind, report.task, report.attempt, now,
+                                         report.kind == task_kind::map ? report.location : std::string());
   const std::string task = std::string(to_string(report.kind)) + " task " + std::to_string(report.task);
   switch (outcome) {
     case report_outcome::completed: {
@@ -363,6 +398,53 @@ http::reply job_service::task_failed(const http::request& req) {
       throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of " + task + " of job " +
                                          j->id + " was never handed out");
   }
+}
+
+http::reply job_service::fetch_failed(const http::request& req) {
+  const auto report = protocol::decode_fetch_failed_request(http::parse_json_object(req.body()));
+  if (report.job.empty()) throw http::request_error(400, "field 'job' is required: this coordinator runs many jobs");
+  auto* j = find(report.job);
+  if (!j) throw http::request_error(404, "no job " + report.job);
+  const auto now = clock::now();
+  if (auto w = workers_.find(report.worker); w != workers_.end()) {
+    w->second.last_contact = now;
+    w->second.running.clear();
+  }
+  if (over(j->state) || !j->table) return http::json_reply({{"result", "already_done"}});
+  auto& table = *j->table;
+  if (report.map >= table.n_map()) throw http::request_error(404, "no map task " + std::to_string(report.map));
+  log::warn("coordinator", "job " + j->id + ": reduce task " + std::to_string(report.task) + " on worker " +
+                               report.worker + " could not fetch the output of map " + std::to_string(report.map) +
+                               ": " + log::peer_text(report.error, 500));
+  const auto outcome = table.fail(report.worker, task_kind::reduce, report.task, report.attempt,
+                                  "could not fetch map " + std::to_string(report.map) + "'s output: " + report.error,
+                                  now, false);
+  if (outcome == report_outcome::unknown_task) throw http::request_error(404, "no reduce task " + std::to_string(report.task));
+  if (outcome == report_outcome::never_assigned)
+    throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of reduce task " +
+                                       std::to_string(report.task) + " was never handed out");
+  const auto holder = table.map_holder(report.map);
+  const auto seen = workers_.find(holder);
+  const bool silent = seen == workers_.end() || now - seen->second.last_contact >= j->spec.task_timeout;
+  const bool rerun = table.report_lost_output(report.map, report.worker, silent || report.gone, now);
+  if (rerun) {
+    log::warn("coordinator", "job " + j->id + ": map task " + std::to_string(report.map) + ": its output on worker " +
+                                 holder + " is taken for lost (" +
+                                 (report.gone ? "its worker does not have it" : silent ? "the worker is silent" : "two reducers failed") + "): running it again");
+    follow_table(*j);
+  }
+  wake_waiters();
+  return http::json_reply({{"result", rerun ? "map_rerun" : "recorded"}});
+}
+
+http::reply job_service::input(const http::request& req) {
+  const auto ref = protocol::parse_input_target(req.target());
+  auto* j = find(ref.job);
+  if (!j || ref.map >= static_cast<int>(j->spec.inputs.size()))
+    throw http::request_error(404, "no input of map task " + std::to_string(ref.map) + " in job " + ref.job.substr(0, 64));
+  const auto& name = j->spec.inputs[static_cast<std::size_t>(ref.map)];
+  if (is_input_url(name)) throw http::request_error(404, "the input of map task " + std::to_string(ref.map) + " is a URL");
+  return http::file_reply(req, config_.workdir / name);
 }
 
 asio::awaitable<void> job_service::sweep() {

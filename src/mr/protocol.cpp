@@ -158,7 +158,7 @@ nlohmann::json encode(const done_request& r) {
 
 nlohmann::json encode(const fetch_failed_request& r) {
   nlohmann::json j{{"worker", r.worker}, {"task", r.task}, {"attempt", r.attempt}, {"map", r.map},
-                   {"error", valid_utf8(cut_utf8(r.error, max_error_length))}};
+                   {"error", valid_utf8(cut_utf8(r.error, max_error_length))}, {"gone", r.gone}};
   if (!r.job.empty()) j["job"] = r.job;
   return j;
 }
@@ -288,13 +288,17 @@ done_request decode_done_request(const nlohmann::json& body) {
 }
 
 fetch_failed_request decode_fetch_failed_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "task", "attempt", "map", "error", "job"});
+  http::reject_unknown_fields(body, {"worker", "task", "attempt", "map", "error", "gone", "job"});
   fetch_failed_request r;
   r.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
   r.task = static_cast<int>(http::required_integer(body, "task", 0, INT_MAX));
   r.attempt = static_cast<int>(http::required_integer(body, "attempt", INT_MIN, INT_MAX));
   r.map = static_cast<int>(http::required_integer(body, "map", 0, INT_MAX));
+  if (auto gone = body.find("gone"); gone != body.end()) {
+    if (!gone->is_boolean()) bad("field 'gone' must be a boolean");
+    r.gone = gone->get<bool>();
+  }
   r.error = http::required_string(body, "error");
   if (r.error.size() > max_error_length)
     bad("field 'error' is longer than " + std::to_string(max_error_length) + " bytes");

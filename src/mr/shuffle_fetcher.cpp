@@ -64,6 +64,7 @@ asio::awaitable<fetched_bytes> shuffle_fetcher::get(std::string source, std::str
     }
     auto reply = co_await client->call_raw(http::verb::get, target, "", options_.timeout);
     if (!reply.answered()) {
+      out.answered = false;
       out.error = reply.error->describe();
       client->close();
       continue;
@@ -73,6 +74,7 @@ asio::awaitable<fetched_bytes> shuffle_fetcher::get(std::string source, std::str
       give_back(source, std::move(client));
       co_return out;
     }
+    out.answered = true;
     if (reply.status == 200) {
       out.error = "the " + std::to_string(reply.body.size()) + " bytes fetched fail their checksum";
       continue;
@@ -124,6 +126,7 @@ asio::awaitable<fetched_partitions> shuffle_fetcher::partitions(std::string job,
         if (!state->result.failed_map) {
           state->result.failed_map = static_cast<int>(m);
           state->result.error = std::move(got.error);
+          state->result.answered = got.answered;
         }
         co_return;
       }

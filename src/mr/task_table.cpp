@@ -249,14 +249,14 @@ std::string task_table::map_holder(int task) const {
   return t.done ? t.attempts[static_cast<std::size_t>(t.winner - 1)].worker : std::string();
 }
 
-bool task_table::report_lost_output(int task, std::string_view reporter, bool holder_silent, clock::time_point now) {
+bool task_table::report_lost_output(int task, std::string_view reporter, bool certain, clock::time_point now) {
   if (task < 0 || task >= n_map() || over()) return false;
   auto& t = map_tasks_[static_cast<std::size_t>(task)];
   if (!t.done) return false;
   worker(reporter, "", now);
   if (std::find(t.lost_reports.begin(), t.lost_reports.end(), reporter) == t.lost_reports.end())
     t.lost_reports.emplace_back(reporter);
-  if (!holder_silent && t.lost_reports.size() < 2) return false;
+  if (!certain && t.lost_reports.size() < 2) return false;
   t.done = false;
   t.winner = 0;
   t.location.clear();

@@ -118,7 +118,12 @@ class worker_loop {
         default: break;
       }
       const auto kind = order.what == protocol::action::map ? task_kind::map : task_kind::reduce;
-      if (store_ && !order.job.empty()) store_->add_job(order.job, order.dir);
+      if (store_ && !order.job.empty()) {
+        // The work directory is this worker's own: the job's directory exists only if it makes it.
+        std::error_code ec;
+        std::filesystem::create_directories(config_.workdir / order.dir, ec);
+        store_->add_job(order.job, order.dir);
+      }
       if (!app_ && !order.app) {
         log::error("worker", "the coordinator names no app for its tasks (a one-job coordinator): start this "
                              "worker with --app or --mapper/--reducer");
@@ -130,7 +135,7 @@ class worker_loop {
         // Not this task's fault: the coordinator hands it out again, and runs the map again if its
         // output is taken for lost.
         protocol::fetch_failed_request lost{config_.id, order.task, order.attempt, *outcome.lost_map, outcome.error,
-                                            order.job};
+                                            outcome.gone, order.job};
         auto reply = co_await call(protocol::fetch_failed_path, protocol::encode(lost), config_.call_timeout);
         if (!reply) co_return summary_;
         continue;
@@ -167,6 +172,7 @@ class worker_loop {
     counters counts;    // when ok
     std::string error;  // when not
     std::optional<int> lost_map;  // a reduce could not fetch this map's output (error says why)
+    bool gone = false;            // ... and its holder said it does not have it
   };
 
   std::string coordinator_url() const {
@@ -233,6 +239,7 @@ class worker_loop {
         if (fetched.failed_map) {
           outcome.error = fetched.error;
           if (*fetched.failed_map >= 0) outcome.lost_map = fetched.failed_map;
+          outcome.gone = fetched.answered;
           log::warn("worker", task_name(order) + ": could not fetch the output of map " +
                                   std::to_string(*fetched.failed_map) + ": " + fetched.error);
           if (outcome.lost_map) co_return outcome;

@@ -31,6 +31,8 @@
 #pragma once
 
 #include "mrkv/http/router.hpp"
+#include "mrkv/mr/protocol.hpp"
+#include "mrkv/mr/shuffle_fetcher.hpp"
 #include "mrkv/mr/counters.hpp"
 #include "mrkv/mr/job_history.hpp"
 #include "mrkv/mr/job_spec.hpp"
@@ -66,6 +68,8 @@ struct service_config {
   std::chrono::milliseconds max_poll_wait{5'000};
   // How often the service looks for attempts that timed out when no worker asks (all of them died).
   std::chrono::milliseconds sweep_every{250};
+  // How the service calls a shared-nothing worker for a reduce's output (its token).
+  http::client_options worker_calls;
 };
 
 class job_service {
@@ -102,8 +106,11 @@ class job_service {
   http::reply submit(const http::request& req);
   http::reply cancel(const http::request& req);
   boost::asio::awaitable<http::reply> next_task(http::request req);
-  http::reply task_done(const http::request& req);
+  boost::asio::awaitable<http::reply> task_done(http::request req);
+  http::reply done_reply(job& j, const protocol::done_request& report);
   http::reply task_failed(const http::request& req);
+  http::reply fetch_failed(const http::request& req);
+  http::reply input(const http::request& req);
   // Moves the job's state along its table's phase; ends it when the table says so.
   void follow_table(job& j);
   void end_job(job& j, job_state state, std::string error);
@@ -123,6 +130,7 @@ class job_service {
   std::uint64_t next_seq_ = 1;
   std::map<std::string, worker_seen> workers_;
   std::optional<boost::asio::any_io_executor> executor_;
+  std::optional<shuffle_fetcher> fetcher_;  // made in attach()
   // As in coordinator.hpp: the timers belong to the parked coroutine frames.
   std::list<boost::asio::steady_timer*> waiters_;
   static constexpr std::array<double, 10> duration_bounds{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800};

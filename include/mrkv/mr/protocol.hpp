@@ -37,9 +37,12 @@
 //     in the coordinator's directory.
 //   A reduce order gets "sources": [URL, ...], one per map ("" for a map whose output is in the shared
 //     directory). The reducer fetches partition R of map M with GET URL + partition_target().
-//   POST /v1/tasks/fetch-failed {"worker", "task": R, "attempt": A, "map": M, "error": TEXT, "job"?}
+//   POST /v1/tasks/fetch-failed {"worker", "task": R, "attempt": A, "map": M, "error": TEXT, "gone": bool,
+//                                "job"?}
 //     a reducer could not fetch map M's output (after retrying): its attempt is handed out again (not
-//     counted as a failure), and the map is run again when its output is taken for lost (task_table)
+//     counted as a failure), and the map is run again when its output is taken for lost (task_table);
+//     "gone": the mapper answered that it does not have the output or that it is damaged, which is
+//     proof enough
 //     -> 200 {"result": "recorded"} or {"result": "map_rerun"}; {"result": "already_done"} when over
 //   GET /v1/inputs/JOB/M (JOB "-" for a one-job coordinator): the input file of map M, for a worker
 //     that cannot read the path itself; "Range: bytes=A-B" is honoured (206).
@@ -109,6 +112,7 @@ struct fetch_failed_request {
   int attempt = 1;
   int map = 0;   // whose output could not be fetched
   std::string error;
+  bool gone = false;  // the mapper answered that the output is missing or damaged (not silence)
   std::string job = {};
 };
 

@@ -36,6 +36,9 @@ struct fetch_options {
 struct fetched_bytes {
   std::optional<std::string> bytes;  // nullopt: failed, see error
   std::string error;
+  // The failure was an answer (the server has no such file, or sent bytes that fail their check), not
+  // silence: retrying later will not help.
+  bool answered = false;
 };
 
 struct fetched_partitions {
@@ -44,6 +47,7 @@ struct fetched_partitions {
   // Set when a partition could not be fetched: which map's, and why.
   std::optional<int> failed_map;
   std::string error;
+  bool answered = false;  // as in fetched_bytes
 };
 
 class shuffle_fetcher {

@@ -165,12 +165,13 @@ class task_table {
   // The worker that holds map `task`'s output; empty while it is not done.
   std::string map_holder(int task) const;
   // A reducer (`reporter`) could not fetch map `task`'s output. The output is taken for lost, and the
-  // map is run again, when its holder has been silent for the task timeout (`holder_silent`, which the
-  // caller judges from its contacts) or when two different workers have reported it: one reducer alone
+  // map is run again, when `certain` (its holder has been silent for the task timeout, which the caller
+  // judges from its contacts, or answered that the output is missing or damaged) or when two different
+  // workers have reported it: one reducer alone
   // may only have a slow link, as Hadoop reasons. Returns true when the map goes back to idle (phase
   // map again until it is done; reduces already done stay done). False: noted, or nothing to do (the
   // map is not done, or the job is over).
-  bool report_lost_output(int task, std::string_view reporter, bool holder_silent, clock::time_point now);
+  bool report_lost_output(int task, std::string_view reporter, bool certain, clock::time_point now);
   // With timeouts_count_as_failures: each task of the current phase whose newest attempt has timed out
   // is counted failed once ("attempt A on worker W did not finish within S s"), as if its worker had
   // reported it; the job fails when that was the last failure allowed. assign() calls it; a caller with
