@@ -392,3 +392,45 @@ TEST_CASE("task table: without the job service's option expire_attempts does not
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("mr_coordinator") {
+
+TEST_CASE("task table: a lost map output runs the map again: at once when certain, after two reducers otherwise") {
+  task_table table(job(2, 2, false), t0);
+  for (int m = 0; m < 2; ++m) {
+    auto a = table.assign("mapper", "h", t0);
+    REQUIRE(a);
+    REQUIRE(table.complete("mapper", task_kind::map, a->task, a->attempt, t0, "http://mapper:1") ==
+            report_outcome::completed);
+  }
+  CHECK(table.map_locations() == std::vector<std::string>{"http://mapper:1", "http://mapper:1"});
+  CHECK(table.map_holder(1) == "mapper");
+  auto r0 = table.assign("r1", "h", t0);
+  auto r1 = table.assign("r2", "h", t0);
+  REQUIRE(r0);
+  REQUIRE(r1);
+  // One reducer alone may only have a slow link: noted, nothing runs again, and its own attempt is handed
+  // out again without counting as a failure.
+  CHECK(table.fail("r1", task_kind::reduce, r0->task, r0->attempt, "no answer", t0, false) == report_outcome::recorded);
+  CHECK_FALSE(table.report_lost_output(1, "r1", false, t0));
+  CHECK(table.phase() == job_phase::reduce);
+  // The same reducer again changes nothing; a second one does.
+  CHECK_FALSE(table.report_lost_output(1, "r1", false, t0));
+  CHECK(table.report_lost_output(1, "r2", false, t0));
+  CHECK(table.phase() == job_phase::map);
+  CHECK(table.map_locations()[1].empty());
+  auto again = table.assign("other", "h", t0);
+  REQUIRE(again);
+  CHECK(again->kind == task_kind::map);
+  CHECK(again->task == 1);
+  CHECK(table.complete("other", task_kind::map, 1, again->attempt, t0, "http://other:2") == report_outcome::completed);
+  CHECK(table.phase() == job_phase::reduce);
+  CHECK(table.map_locations()[1] == "http://other:2");
+  // A certain report (the holder is silent, or said the output is gone) needs no second opinion.
+  CHECK(table.report_lost_output(0, "r2", true, t0));
+  CHECK(table.phase() == job_phase::map);
+  // Not failures: the job has none.
+  CHECK(table.errors().empty());
+}
+
+}  // TEST_SUITE

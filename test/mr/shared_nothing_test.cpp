@@ -1,0 +1,230 @@
+// Shared-nothing MapReduce (issue 15) against the real binary on loopback: a coordinator and three
+// workers, each in its own temporary directory (nothing shared, the inputs only in the coordinator's),
+// end with the sequential answer for wc, indexer and a plugin with a combiner; a worker killed with
+// SIGKILL after it ran every map has its maps run again elsewhere and the answer is still right. Plus,
+// in-process, a damaged map output that its worker refuses to serve and the fetcher reports as gone.
+#include "mr/fixtures.hpp"
+#include "mrkv/http/server.hpp"
+#include "mrkv/mr/application.hpp"
+#include "mrkv/mr/map_output.hpp"
+#include "mrkv/mr/shuffle_fetcher.hpp"
+#include "mrkv/mr/shuffle_store.hpp"
+#include "mrkv/mr/task_files.hpp"
+#include "mrkv/mr/task_runner.hpp"
+#include "support/async.hpp"
+#include "support/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using mrkv::mr::testing::plugin_path;
+using mrkv::mr::testing::sample_inputs;
+using mrkv::mr::testing::temp_dir;
+using mrkv::test::process;
+using mrkv::test::spawn_options;
+
+constexpr auto job_limit = 120s;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> sorted_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+bool has_file_ending(const fs::path& dir, const std::string& suffix) {
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().filename().string().ends_with(suffix)) return true;
+  return false;
+}
+
+// A one-job coordinator in its own directory holding copies of the inputs, and workers that each get a
+// directory of their own.
+class shared_nothing_job {
+ public:
+  explicit shared_nothing_job(std::string app) : app_(std::move(app)) {
+    fs::create_directories(coordinator_dir());
+    for (const auto& input : sample_inputs()) {
+      fs::copy_file(input, coordinator_dir() / fs::path(input).filename());
+      names_.push_back(fs::path(input).filename().string());
+    }
+  }
+
+  fs::path coordinator_dir() const { return root_.path() / "coordinator"; }
+  fs::path worker_dir(int i) const { return root_.path() / ("worker-" + std::to_string(i)); }
+
+  process& coordinator(std::vector<std::string> flags) {
+    std::vector<std::string> argv{MRKV_BINARY, "coordinator", "--listen", "127.0.0.1:0", "--reduce", "3"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), names_.begin(), names_.end());
+    auto& c = start("coordinator", argv, coordinator_dir());
+    auto address = c.line_after("mrkv coordinator listening on ", 10s);
+    REQUIRE_MESSAGE(address, "the coordinator did not announce its address:\n" << c.output());
+    url_ = *address;
+    return c;
+  }
+
+  // A worker in directory worker-i, serving on a free port; returns once it says where.
+  process& worker(int i) {
+    fs::create_directories(worker_dir(i));
+    auto& w = start("worker-" + std::to_string(i),
+                    {MRKV_BINARY, "worker", "--coordinator", url_, "--app", app_, "--workdir", worker_dir(i).string(),
+                     "--serve", "127.0.0.1:0", "--give-up-after", "5", "--poll-wait", "1"},
+                    root_.path());
+    const auto served = w.line_after("mrkv worker serving on http://127.0.0.1:", 10s);
+    REQUIRE_MESSAGE(served, "the worker did not say where it serves:\n" << w.output());
+    return w;
+  }
+
+  std::vector<std::string> outputs() const {
+    std::string all;
+    for (int r = 0; r < 3; ++r) all += read_file(coordinator_dir() / ("mr-out-" + std::to_string(r)));
+    return sorted_lines(all);
+  }
+
+  std::vector<std::string> sequential() {
+    const auto out = root_.path() / "sequential.txt";
+    std::vector<std::string> argv{MRKV_BINARY, "sequential", "--app", app_, "--output", out.string()};
+    argv.insert(argv.end(), names_.begin(), names_.end());
+    REQUIRE(mrkv::test::run_to_end(spawn_options{argv, coordinator_dir(), {}, root_.path() / "sequential.log"},
+                                   job_limit) == 0);
+    auto lines = sorted_lines(read_file(out));
+    REQUIRE(lines.size() > 1000);
+    return lines;
+  }
+
+  std::string logs() const {
+    std::string all;
+    for (const auto& name : names_of_processes_) all += "---- " + name + "\n" + read_file(root_.path() / (name + ".log"));
+    return all;
+  }
+
+ private:
+  process& start(const std::string& name, std::vector<std::string> argv, const fs::path& cwd) {
+    names_of_processes_.push_back(name);
+    processes_.push_back(std::make_unique<process>(spawn_options{std::move(argv), cwd, {}, root_.path() / (name + ".log")}));
+    return *processes_.back();
+  }
+
+  temp_dir root_;
+  std::string app_;
+  std::vector<std::string> names_;
+  std::string url_;
+  std::vector<std::string> names_of_processes_;
+  std::vector<std::unique_ptr<process>> processes_;
+};
+
+void check_job_matches_sequential(const std::string& app) {
+  shared_nothing_job job(app);
+  auto& coordinator = job.coordinator({});
+  for (int i = 1; i <= 3; ++i) job.worker(i);
+  REQUIRE_MESSAGE(coordinator.wait_for(job_limit) == 0, job.logs());
+  CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
+  // The maps' outputs stayed with the workers, and the reducers' outputs came to the coordinator.
+  CHECK_FALSE(has_file_ending(job.coordinator_dir(), ".map"));
+  int holding = 0;
+  for (int i = 1; i <= 3; ++i) holding += has_file_ending(job.worker_dir(i), ".map") ? 1 : 0;
+  CHECK(holding >= 2);
+  CHECK(coordinator.output().find("could not fetch") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_SUITE("mr_shuffle") {
+  TEST_CASE("mr shuffle: three workers sharing no directory give the sequential answer for wc") {
+    check_job_matches_sequential("wc");
+  }
+
+  TEST_CASE("mr shuffle: three workers sharing no directory give the sequential answer for indexer") {
+    check_job_matches_sequential("indexer");
+  }
+
+  TEST_CASE("mr shuffle: three workers sharing no directory give the sequential answer for a plugin with a combiner") {
+    check_job_matches_sequential(plugin_path("combining_wc"));
+  }
+
+  TEST_CASE("mr shuffle: a worker killed after its maps has them run again elsewhere and the answer is right") {
+    shared_nothing_job job("wc");
+    auto& coordinator = job.coordinator({"--task-timeout", "2", "--exit-grace", "0.5"});
+    // Alone, the first worker runs every map; once it starts on a reduce, every map output is on it.
+    auto& first = job.worker(1);
+    REQUIRE_MESSAGE(first.wait_for_output("running reduce task", job_limit), job.logs());
+    first.kill_now();
+    job.worker(2);
+    job.worker(3);
+    REQUIRE_MESSAGE(coordinator.wait_for(job_limit) == 0, job.logs());
+    const auto log = coordinator.output();
+    CHECK_MESSAGE(log.find("could not fetch the output of map") != std::string::npos, log);
+    CHECK_MESSAGE(log.find("is taken for lost") != std::string::npos, log);
+    CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
+  }
+
+  TEST_CASE("mr shuffle: a damaged map output is refused by its worker and reported as gone by the fetcher") {
+    temp_dir dir;
+    auto app = mrkv::mr::load_application("wc");
+    const auto input = sample_inputs()[0];
+    mrkv::mr::run_map_task(*app, 0, input, 3, dir.path());
+    mrkv::mr::run_map_task(*app, 1, sample_inputs()[1], 3, dir.path());
+    const auto path = dir.path() / mrkv::mr::map_output_file_name(1);
+    std::string image = read_file(path);
+    const auto extent = mrkv::mr::map_output_reader(path).extent(2);
+    image[extent.offset + extent.length / 2] ^= 0x20;
+    mrkv::mr::write_file_atomically(path, image);
+
+    mrkv::mr::shuffle_store store(dir.path());
+    mrkv::http::server_config config;
+    config.threads = 1;
+    mrkv::http::server server(config, "worker", store.routes());
+    const std::string url = "http://127.0.0.1:" + std::to_string(server.start().port());
+    boost::asio::io_context context;
+    mrkv::mr::fetch_options options;
+    options.pause = 10ms;
+    mrkv::mr::shuffle_fetcher fetcher(context.get_executor(), options);
+    // Partition 0 of both maps is intact.
+    auto good = mrkv::test::run_until_done(context, fetcher.partitions("", 0, {url, url}), 30s);
+    CHECK_FALSE(good.failed_map);
+    CHECK(good.images.size() == 2);
+    CHECK(mrkv::mr::intermediate_intact(good.images[1]));
+    // Partition 2 of map 1 is not.
+    auto bad = mrkv::test::run_until_done(context, fetcher.partitions("", 2, {url, url}), 30s);
+    REQUIRE(bad.failed_map);
+    CHECK(*bad.failed_map == 1);
+    CHECK(bad.answered);
+    CHECK_MESSAGE(bad.error.find("checksum mismatch") != std::string::npos, bad.error);
+    // A map this worker never ran: gone too, without retries.
+    auto missing = mrkv::test::run_until_done(context, fetcher.partitions("", 0, {url, url, url}), 30s);
+    REQUIRE(missing.failed_map);
+    CHECK(*missing.failed_map == 2);
+    CHECK(missing.answered);
+    // Nobody listening: not an answer (a slow or dead host), so the coordinator waits for more reports.
+    auto silent = mrkv::test::run_until_done(
+        context, fetcher.partitions("", 0, {"http://127.0.0.1:" + std::to_string(mrkv::test::unused_port())}), 30s);
+    REQUIRE(silent.failed_map);
+    CHECK_FALSE(silent.answered);
+    server.stop();
+    server.wait();
+  }
+}
