@@ -328,7 +328,10 @@ nlohmann::json coordinator::status() const {
             {"backups", s.backups},
             {"late_reports", s.late_reports}}},
           {"task_errors", std::move(errors)},
-          {"counters", protocol::encode(counters_)}};
+          {"counters", protocol::encode(counters_)},
+          {"shuffled_bytes", shuffled_bytes(counters_)}};
+  // Where each done map's output lives, when some live on shared-nothing workers ("" : the directory).
+  if (auto sources = protocol::sources_for(table_); !sources.empty()) job["map_outputs"] = std::move(sources);
   if (table_.phase() == job_phase::failed) job["error"] = table_.failure();
   return job;
 }

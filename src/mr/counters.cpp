@@ -20,6 +20,13 @@ void add_counters(counters& into, const counters& more) {
     }
 }
 
+std::int64_t shuffled_bytes(const counters& c) noexcept {
+  const auto group = c.find("mrkv");
+  if (group == c.end()) return 0;
+  const auto value = group->second.find("reduce_input_bytes");
+  return value == group->second.end() ? 0 : value->second;
+}
+
 bool is_reporter_line(std::string_view line) noexcept { return line.starts_with("reporter:"); }
 
 bool parse_counter_line(std::string_view line, counters& into) {

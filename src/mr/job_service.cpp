@@ -508,13 +508,22 @@ nlohmann::json job_service::details(const job& j) const {
   for (auto kind : {task_kind::map, task_kind::reduce}) {
     nlohmann::json list = nlohmann::json::array();
     int index = 0;
-    for (const auto& t : j.table->tasks(kind, now))
-      list.push_back({{"task", index++},
-                      {"state", to_string(t.state)},
-                      {"worker", t.worker},
-                      {"attempts", t.attempts},
-                      {"failed_attempts", t.failed_attempts},
-                      {"duration_seconds", seconds(t.duration)}});
+    const auto locations = j.table->map_locations();
+    for (const auto& t : j.table->tasks(kind, now)) {
+      nlohmann::json task{{"task", index},
+                          {"state", to_string(t.state)},
+                          {"worker", t.worker},
+                          {"attempts", t.attempts},
+                          {"failed_attempts", t.failed_attempts},
+                          {"duration_seconds", seconds(t.duration)}};
+      // Where a done map's output lives: its worker's URL (shared nothing) or the job's directory.
+      if (kind == task_kind::map && t.state == task_state_kind::done) {
+        const auto& where = locations[static_cast<std::size_t>(index)];
+        task["output"] = where.empty() ? std::string("shared directory") : where;
+      }
+      list.push_back(std::move(task));
+      ++index;
+    }
     tasks[std::string(to_string(kind))] = std::move(list);
   }
   d["tasks"] = std::move(tasks);
@@ -527,6 +536,7 @@ nlohmann::json job_service::details(const job& j) const {
                       {"last_error", e.last_error}});
   d["task_errors"] = std::move(errors);
   d["counters"] = protocol::encode(j.counts);
+  d["shuffled_bytes"] = shuffled_bytes(j.counts);
   nlohmann::json workers = nlohmann::json::array();
   for (const auto& w : j.table->workers())
     if (w.tasks_assigned > 0)

@@ -4,6 +4,8 @@
 // SIGKILL after it ran every map has its maps run again elsewhere and the answer is still right. Plus,
 // in-process, a damaged map output that its worker refuses to serve and the fetcher reports as gone.
 #include "mr/fixtures.hpp"
+#include "mrkv/http/client.hpp"
+#include "mrkv/http/endpoint.hpp"
 #include "mrkv/http/server.hpp"
 #include "mrkv/mr/application.hpp"
 #include "mrkv/mr/map_output.hpp"
@@ -76,10 +78,11 @@ class shared_nothing_job {
   fs::path coordinator_dir() const { return root_.path() / "coordinator"; }
   fs::path worker_dir(int i) const { return root_.path() / ("worker-" + std::to_string(i)); }
 
-  process& coordinator(std::vector<std::string> flags) {
+  // `service`: a job service (no INPUT); else the one-job coordinator of the inputs.
+  process& coordinator(std::vector<std::string> flags, bool service = false) {
     std::vector<std::string> argv{MRKV_BINARY, "coordinator", "--listen", "127.0.0.1:0", "--reduce", "3"};
     argv.insert(argv.end(), flags.begin(), flags.end());
-    argv.insert(argv.end(), names_.begin(), names_.end());
+    if (!service) argv.insert(argv.end(), names_.begin(), names_.end());
     auto& c = start("coordinator", argv, coordinator_dir());
     auto address = c.line_after("mrkv coordinator listening on ", 10s);
     REQUIRE_MESSAGE(address, "the coordinator did not announce its address:\n" << c.output());
@@ -87,23 +90,35 @@ class shared_nothing_job {
     return c;
   }
 
-  // A worker in directory worker-i, serving on a free port; returns once it says where.
-  process& worker(int i) {
+  // A worker in directory worker-i, serving on a free port; returns once it says where. `any_app`: it
+  // runs each job's app (a job service's worker).
+  process& worker(int i, bool any_app = false) {
     fs::create_directories(worker_dir(i));
-    auto& w = start("worker-" + std::to_string(i),
-                    {MRKV_BINARY, "worker", "--coordinator", url_, "--app", app_, "--workdir", worker_dir(i).string(),
-                     "--serve", "127.0.0.1:0", "--give-up-after", "5", "--poll-wait", "1"},
-                    root_.path());
+    std::vector<std::string> argv{MRKV_BINARY, "worker", "--coordinator", url_, "--workdir", worker_dir(i).string(),
+                                  "--serve", "127.0.0.1:0", "--give-up-after", "5", "--poll-wait", "1"};
+    if (!any_app) argv.insert(argv.end(), {"--app", app_});
+    auto& w = start("worker-" + std::to_string(i), argv, root_.path());
     const auto served = w.line_after("mrkv worker serving on http://127.0.0.1:", 10s);
     REQUIRE_MESSAGE(served, "the worker did not say where it serves:\n" << w.output());
     return w;
   }
 
-  std::vector<std::string> outputs() const {
+  // The job's outputs: in the coordinator's directory, or in `subdir` of it (a job service's job).
+  std::vector<std::string> outputs(const fs::path& subdir = {}) const {
     std::string all;
-    for (int r = 0; r < 3; ++r) all += read_file(coordinator_dir() / ("mr-out-" + std::to_string(r)));
+    for (int r = 0; r < 3; ++r) all += read_file(coordinator_dir() / subdir / ("mr-out-" + std::to_string(r)));
     return sorted_lines(all);
   }
+
+  // `mrkv submit --wait` of the app over the inputs; its exit status.
+  int submit() {
+    std::vector<std::string> argv{MRKV_BINARY, "submit", "--coordinator", url_, "--app", app_, "--wait"};
+    argv.insert(argv.end(), names_.begin(), names_.end());
+    names_of_processes_.push_back("submit");
+    return mrkv::test::run_to_end(spawn_options{argv, root_.path(), {}, root_.path() / "submit.log"}, job_limit);
+  }
+
+  const std::string& url() const { return url_; }
 
   std::vector<std::string> sequential() {
     const auto out = root_.path() / "sequential.txt";
@@ -180,6 +195,22 @@ TEST_SUITE("mr_shuffle") {
     CHECK_MESSAGE(log.find("could not fetch the output of map") != std::string::npos, log);
     CHECK_MESSAGE(log.find("is taken for lost") != std::string::npos, log);
     CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
+  }
+
+  TEST_CASE("mr shuffle: a job service's job on shared-nothing workers lands in its directory and says where maps live") {
+    shared_nothing_job job("indexer");
+    job.coordinator({}, true);
+    for (int i = 1; i <= 3; ++i) job.worker(i, true);
+    REQUIRE_MESSAGE(job.submit() == 0, job.logs());
+    CHECK_MESSAGE(job.outputs("jobs/1") == job.sequential(), job.logs());
+    boost::asio::io_context context;
+    mrkv::http::client client(context.get_executor(), mrkv::http::parse_url(job.url()));
+    const auto status = mrkv::test::run_until_done(context, client.get("/v1/jobs/1", 10s), 30s);
+    REQUIRE(status.ok());
+    CHECK(status.body["state"] == "done");
+    CHECK(status.body["shuffled_bytes"].get<long long>() > 100'000);
+    for (const auto& task : status.body["tasks"]["map"])
+      CHECK_MESSAGE(task["output"].get<std::string>().starts_with("http://127.0.0.1:"), task.dump());
   }
 
   TEST_CASE("mr shuffle: a damaged map output is refused by its worker and reported as gone by the fetcher") {

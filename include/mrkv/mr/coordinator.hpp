@@ -62,6 +62,7 @@ class coordinator {
   void attach(boost::asio::any_io_executor executor, std::function<void()> on_finished);
 
   // GET /v1/job: {"phase", "elapsed_seconds", "map": {idle, running, done, total}, "reduce": {...},
+  // "shuffled_bytes", "map_outputs": [URL or "" per map] (with shared-nothing workers only),
   // "workers": [{id, host, last_contact (UTC), last_contact_seconds_ago, tasks_assigned,
   // tasks_completed, told_exit}], "stats": {...}, "task_errors": [{kind, task, attempts,
   // failed_attempts, last_error}], "counters": {GROUP: {NAME: N}}, "error": TEXT (when failed)}.

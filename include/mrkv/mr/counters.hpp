@@ -21,6 +21,10 @@ void add_counters(counters& into, const counters& more);
 // adds AMOUNT to that counter and returns true. Any other line: false, nothing changes.
 bool parse_counter_line(std::string_view line, counters& into);
 
+// The bytes reducers read from map outputs (the "mrkv" counter reduce_input_bytes): what the shuffle
+// moved, over the network for shared-nothing workers.
+std::int64_t shuffled_bytes(const counters& c) noexcept;
+
 // True for every "reporter:..." line (status and counter updates), which are not the command's own
 // diagnostics.
 bool is_reporter_line(std::string_view line) noexcept;
