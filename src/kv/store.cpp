@@ -76,12 +76,59 @@ struct alignas(64) store::key_shard {
   key_map values;
   std::unordered_map<std::string, lease_entry, string_hash, std::equal_to<>> leases;
   std::size_t bytes = 0;
+  cut_receiver* cut = nullptr;  // a cut that has not been handed this shard yet
 };
 
 struct alignas(64) store::client_shard {
   mutable std::mutex mutex;
   std::unordered_map<std::string, client_entry, string_hash, std::equal_to<>> entries;
+  cut_receiver* cut = nullptr;
 };
+
+namespace {
+
+// Every record of a key shard, as a visit or a cut sees it; the caller holds the shard's lock.
+template <class KeyShard, class Visit>
+void each_key_record(const KeyShard& shard, Visit&& visit) {
+  for (const auto& [key, entry] : shard.values) {
+    key_record record{key, entry.value.view(), entry.version, 0};
+    if (!shard.leases.empty())
+      if (auto lease = shard.leases.find(key); lease != shard.leases.end() && lease->second.version == entry.version)
+        record.lease_ms = lease->second.lease_ms;
+    visit(record);
+  }
+}
+
+// Every record of a client shard; the caller holds the shard's lock. A cached reply's bytes are read
+// under the lock of the key shard that guards them (client shard, then key shard: the store's order).
+template <class ClientShard, class KeyShards, class Visit>
+void each_client_record(const ClientShard& shard, KeyShards& keys, Visit&& visit) {
+  for (const auto& [client, entry] : shard.entries) {
+    if (entry.seq == 0) continue;
+    client_record record{client, entry.seq, entry.kind, entry.mismatch, entry.version, {}};
+    if (entry.reply_length > 0) {
+      std::lock_guard key_lock(keys[entry.reply_shard].mutex);
+      record.reply = entry.reply.view().substr(0, entry.reply_length);
+      visit(record);
+    } else {
+      visit(record);
+    }
+  }
+}
+
+}  // namespace
+
+void store::hand_over_keys(std::size_t index, key_shard& shard) const {
+  if (shard.cut == nullptr) return;
+  cut_receiver& cut = *std::exchange(shard.cut, nullptr);
+  each_key_record(shard, [&](const key_record& r) { cut.take_key(index, r); });
+}
+
+void store::hand_over_clients(std::size_t index, client_shard& shard) const {
+  if (shard.cut == nullptr) return;
+  cut_receiver& cut = *std::exchange(shard.cut, nullptr);
+  each_client_record(shard, keys_, [&](const client_record& r) { cut.take_client(index, r); });
+}
 
 store::store(store_options options)
     : options_(options),
@@ -227,13 +274,16 @@ write_result store::execute(write_command command, clock::time_point now) {
 
   if (!has_id) {
     std::lock_guard key_lock(kshard.mutex);
+    hand_over_keys(key_index, kshard);
     apply();
     return result;
   }
 
-  auto& cshard = clients_[shard_of(command.client)];
+  const std::size_t client_index = shard_of(command.client);
+  auto& cshard = clients_[client_index];
   const std::uint32_t seen = seconds_since_start(now);
   std::lock_guard client_lock(cshard.mutex);
+  hand_over_clients(client_index, cshard);
   auto [entry_it, inserted] = cshard.entries.try_emplace(command.client);
   client_entry& entry = entry_it->second;
   if (!inserted && command.seq <= entry.seq) {
@@ -262,6 +312,7 @@ write_result store::execute(write_command command, clock::time_point now) {
   }
   {
     std::lock_guard key_lock(kshard.mutex);
+    hand_over_keys(key_index, kshard);
     apply();
   }
   garbage.old_reply = std::exchange(entry.reply, std::move(reply));
@@ -345,28 +396,51 @@ list_page store::list(std::string_view prefix, std::optional<std::string_view> a
 void store::visit_keys(std::size_t shard_index, const std::function<void(const key_record&)>& visit) const {
   auto& shard = keys_.get()[shard_index];
   std::lock_guard lock(shard.mutex);
-  for (const auto& [key, entry] : shard.values) {
-    key_record record{key, entry.value.view(), entry.version, 0};
-    if (!shard.leases.empty())
-      if (auto lease = shard.leases.find(key); lease != shard.leases.end() && lease->second.version == entry.version)
-        record.lease_ms = lease->second.lease_ms;
-    visit(record);
-  }
+  each_key_record(shard, visit);
 }
 
 void store::visit_clients(std::size_t shard_index, const std::function<void(const client_record&)>& visit) const {
   auto& shard = clients_.get()[shard_index];
   std::lock_guard lock(shard.mutex);
-  for (const auto& [client, entry] : shard.entries) {
-    if (entry.seq == 0) continue;
-    client_record record{client, entry.seq, entry.kind, entry.mismatch, entry.version, {}};
-    if (entry.reply_length > 0) {
-      std::lock_guard key_lock(keys_[entry.reply_shard].mutex);
-      record.reply = entry.reply.view().substr(0, entry.reply_length);
-      visit(record);
-    } else {
-      visit(record);
+  each_client_record(shard, keys_, visit);
+}
+
+void store::begin_cut(cut_receiver& receiver) {
+  // Checked before anything is marked, so a refused call leaves the running cut as it was; no write
+  // executes meanwhile (the caller's promise), so nothing can hand a shard over in between.
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::scoped_lock lock(keys_[i].mutex, clients_[i].mutex);
+    if (keys_[i].cut != nullptr || clients_[i].cut != nullptr) throw std::logic_error("a cut of the store is already under way");
+  }
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    {
+      std::lock_guard lock(keys_[i].mutex);
+      keys_[i].cut = &receiver;
     }
+    std::lock_guard lock(clients_[i].mutex);
+    clients_[i].cut = &receiver;
+  }
+}
+
+void store::take_cut(std::size_t shard_index) {
+  auto& kshard = keys_.get()[shard_index];
+  {
+    std::lock_guard lock(kshard.mutex);
+    hand_over_keys(shard_index, kshard);
+  }
+  auto& cshard = clients_.get()[shard_index];
+  std::lock_guard lock(cshard.mutex);
+  hand_over_clients(shard_index, cshard);
+}
+
+void store::end_cut() {
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    {
+      std::lock_guard lock(keys_[i].mutex);
+      keys_[i].cut = nullptr;
+    }
+    std::lock_guard lock(clients_[i].mutex);
+    clients_[i].cut = nullptr;
   }
 }
 
@@ -374,8 +448,10 @@ void store::load(const key_record& record, clock::time_point now) {
   if (record.version == 0) throw std::invalid_argument("a stored key has a version of at least 1");
   released garbage;
   value_buffer fresh = value_buffer::copy_of(record.value);
-  auto& shard = keys_[shard_of(record.key)];
+  const std::size_t index = shard_of(record.key);
+  auto& shard = keys_[index];
   std::lock_guard lock(shard.mutex);
+  hand_over_keys(index, shard);
   auto [it, inserted] = shard.values.try_emplace(std::string(record.key));
   if (!inserted) shard.bytes -= it->first.size() + it->second.value.size();
   shard.bytes += it->first.size() + fresh.size();
@@ -397,8 +473,10 @@ void store::load(const client_record& record, clock::time_point now) {
   released garbage;
   // The reply gets a block of its own, in key shard 0's care (any shard's mutex will do: no key holds it).
   value_buffer reply = value_buffer::copy_of(record.reply);
-  auto& shard = clients_[shard_of(record.client)];
+  const std::size_t index = shard_of(record.client);
+  auto& shard = clients_[index];
   std::lock_guard lock(shard.mutex);
+  hand_over_clients(index, shard);
   client_entry& entry = shard.entries[std::string(record.client)];
   {
     std::lock_guard key_lock(keys_[0].mutex);
@@ -422,6 +500,7 @@ std::size_t store::expire_idle_clients(clock::time_point now) {
     auto& shard = clients_[i];
     {
       std::lock_guard lock(shard.mutex);
+      hand_over_clients(i, shard);
       for (auto it = shard.entries.begin(); it != shard.entries.end();) {
         // Strictly more than the TTL in whole seconds: last_seen is rounded down, so this guarantees a
         // client idle for at least the TTL is never dropped early.

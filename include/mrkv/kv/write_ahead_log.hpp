@@ -66,8 +66,9 @@ class pending_write {
   std::string record_;
 };
 
-// A consistent cut of the state, taken under the log's mutex (so it must be cheap: reference-counted
-// values, not copies) and written out on the snapshot thread, entry by entry.
+// A consistent cut of the state, started under the log's mutex (so starting it must be cheap: the kv
+// store only marks its shards copy-on-write, store::begin_cut) and written out on the snapshot
+// thread, entry by entry, as of the point in the log where it was started.
 class snapshot_cut {
  public:
   virtual ~snapshot_cut() = default;
