@@ -420,14 +420,24 @@ snapshot_p99() { # DIR: GET p99 over 1M keys without and during a snapshot
   # The peak RSS from here on is the snapshot's (resetting VmHWM: "5" to clear_refs, Linux >= 4.0).
   RSS_BEFORE=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$kv_pid/status")
   echo 5 > "/proc/$kv_pid/clear_refs" 2>/dev/null || true
+  # Wall time from the trigger until the snapshot is on disk, the cut included (which the server's own
+  # figure leaves out when the cut is taken before its clock starts).
+  local wall_file=$work/snapshot-wall poller t_start
+  t_start=$(now)
+  (while ! grep -q "snapshot snap-.* written" "$kv_log"; do sleep 0.005; done
+    awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }' > "$wall_file") &
+  poller=$!
   put_one snapshot-trigger "$trigger"
   mrkv_bench "GET over $big keys during a snapshot" --clients 50 --keys "$big" --mix 1:0:0 --duration "$window" --warmup 0
   SNAP_OPS=$OPS SNAP_P99=$P99
   wait_log "snapshot snap-.* written"
   SNAP_SECONDS=$(sed -n 's/.*snapshot snap-.* written: [0-9]* bytes in \([0-9.]*\) s.*/\1/p' "$kv_log" | head -1)
   SNAP_WINDOW=$window
+  wait "$poller" || true
+  SNAP_WALL=$(cat "$wall_file")
   RSS_PEAK=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$kv_pid/status")
-  say "bench:   RSS before the snapshot $RSS_BEFORE kB, peak while it was written $RSS_PEAK kB"
+  say "bench:   snapshot: $SNAP_SECONDS s by the server's figure, $SNAP_WALL s from the trigger until written;" \
+    "RSS before it $RSS_BEFORE kB, peak while it was written $RSS_PEAK kB"
   stop "$kv_pid"
 }
 
@@ -439,7 +449,8 @@ snapshot_table() {
   x=$(fmt "$SNAP_P99" 2)
   goal "GET p99 during a snapshot of 1M keys, ms" "$x" le 10
   row "GET while the snapshot is written (${SNAP_WINDOW} s window)" "$(fmt "$SNAP_OPS")" "$x" "<= 10" "$V"
-  note "The snapshot took ${SNAP_SECONDS} s this time (${snapshot_seconds} s when first written); the GET window starts as it starts" \
+  note "The snapshot took ${SNAP_SECONDS} s this time by the server's figure (${snapshot_seconds} s when first written), ${SNAP_WALL} s" \
+    "from the trigger until it was on disk; the GET window starts as it starts" \
     "and lasts as long as the first one took, so it lies within the snapshot. The server's RSS was $((RSS_BEFORE / 1024)) MiB before it" \
     "and peaked at $((RSS_PEAK / 1024)) MiB while it was written."
   end_table

@@ -78,7 +78,10 @@
 // instant, so a client entry is in the cut exactly when the write it records is. A client entry's
 // cached append reply is read at its hand-over from the key buffer it points into, possibly changed
 // since, but only past the reply's length: appends only extend a buffer, so its prefix is the same.
-// A reader or writer waits at most for one shard's hand-over (a copy of 1/shard_count of the store).
+// take_cut hands a shard over in pieces of about a thousand records, releasing the lock in between
+// (nothing can change the shard meanwhile: that would first hand over the rest), so a read waits at
+// most for one piece; a write to a shard not yet handed over copies what is left of that shard first,
+// so it waits at most for one shard's copy (1/shard_count of the store).
 #pragma once
 
 #include <atomic>
@@ -263,9 +266,10 @@ class store {
   write_result wrap(write_kind kind, std::string key, std::string value, std::optional<request_id> id,
                     clock::time_point now);
   std::uint32_t seconds_since_start(clock::time_point now) const;
-  // With the shard's lock held: hands it to a cut that still waits for it.
-  void hand_over_keys(std::size_t index, key_shard& shard) const;
-  void hand_over_clients(std::size_t index, client_shard& shard) const;
+  // With the shard's lock held: hands up to `limit` more records to a cut that still waits for the
+  // shard; true once the cut has it all (or never wanted it).
+  bool hand_over_keys(std::size_t index, key_shard& shard, std::size_t limit) const;
+  bool hand_over_clients(std::size_t index, client_shard& shard, std::size_t limit) const;
 
   const store_options options_;
   const clock::time_point start_;
