@@ -20,7 +20,8 @@
 // Snapshots: once `snapshot_after` bytes were logged since the last one, the next write (under the
 // log's mutex, i.e. at one point of the apply order) starts a new segment and asks the snapshot source
 // for a consistent cut; a background thread writes the cut to snap-N.snap.tmp, fsyncs it, renames it
-// and fsyncs the directory, then removes older snapshots and the segments the snapshot covers.
+// and fsyncs the directory, then removes older snapshots and the segments the snapshot covers. The
+// snapshot thread runs at nice 5, so on a busy machine requests get the CPU before it does.
 //
 // Recovery (the constructor): lock the directory (flock on LOCK, holding our pid), load the newest
 // valid snapshot, replay the records after it. A bad record at the very end of the last segment, with
