@@ -99,8 +99,9 @@ class awaited_write final : public pending_write {
 // comes first (store.hpp, "Snapshots", says why that copy is the shard at the cut). So the snapshot
 // is exactly the state after the records below its lsn, keys and duplicate table alike, which is what
 // recovery assumes: it loads the snapshot and replays the records from that lsn on, as before (the
-// file format did not change). No request waits for more than one shard's copy (1/64 of the store),
-// where the copy of the whole store used to hold up every write and the reads of each shard in turn.
+// file format did not change). A read waits at most for a piece of about a thousand records, a write
+// at most for one shard's copy (1/64 of the store), where the copy of the whole store used to hold up
+// every write, and the reads of each shard in turn.
 //
 // A shard is copied already encoded, into one buffer per shard (u32 length | entry, repeated): no
 // allocation per key while a shard's lock is held, and a 16-byte value costs its bytes, not a string.
