@@ -8,8 +8,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <array>
 #include <stdexcept>
-#include <vector>
 
 namespace mrkv::kv {
 
@@ -91,63 +91,75 @@ class awaited_write final : public pending_write {
   Handler handler_;
 };
 
-struct owned_key {
-  std::string key, value;
-  std::uint64_t version = 0;
-  std::uint32_t lease_ms = 0;
-};
-struct owned_client {
-  std::string client, reply;
-  std::uint64_t seq = 0, version = 0;
-  write_kind kind = write_kind::put;
-  bool version_mismatch = false;
-};
-
-// Copied under the log's mutex (no write executes meanwhile), so all shards are at one point of the
-// log; written out by the snapshot thread.
-class store_cut final : public snapshot_cut {
+// The state at one point of the log, while service goes on. The log calls the constructor under its
+// mutex, after applying every record below the snapshot's lsn and before applying any record at or
+// above it (writes are applied only under that mutex, in log order); the constructor only marks the
+// store's shards (store::begin_cut, O(shard_count)). Each shard is then copied, as it was at that
+// point, by the first write that would change it or by write() on the snapshot thread, whichever
+// comes first (store.hpp, "Snapshots", says why that copy is the shard at the cut). So the snapshot
+// is exactly the state after the records below its lsn, keys and duplicate table alike, which is what
+// recovery assumes: it loads the snapshot and replays the records from that lsn on, as before (the
+// file format did not change). A read waits at most for a piece of about a thousand records, a write
+// at most for one shard's copy (1/64 of the store), where the copy of the whole store used to hold up
+// every write, and the reads of each shard in turn.
+//
+// A shard is copied already encoded, into one buffer per shard (u32 length | entry, repeated): no
+// allocation per key while a shard's lock is held, and a 16-byte value costs its bytes, not a string.
+class store_cut final : public snapshot_cut, private cut_receiver {
  public:
-  explicit store_cut(const store& data) {
-    for (std::size_t i = 0; i < store::shard_count; ++i) {
-      data.visit_keys(i, [&](const key_record& k) {
-        keys_.push_back(owned_key{std::string(k.key), std::string(k.value), k.version, k.lease_ms});
-      });
-      data.visit_clients(i, [&](const client_record& c) {
-        clients_.push_back(owned_client{std::string(c.client), std::string(c.reply), c.seq, c.version, c.kind,
-                                        c.version_mismatch});
-      });
-    }
+  store_cut(store& data, const durable_write_path::shard_written_hook& on_shard_written)
+      : data_(data), on_shard_written_(on_shard_written) {
+    data_.begin_cut(*this);
   }
+  ~store_cut() override { data_.end_cut(); }
+  store_cut(const store_cut&) = delete;
+  store_cut& operator=(const store_cut&) = delete;
+
   void write(const std::function<void(std::string_view)>& emit) override {
-    std::string entry;
-    for (auto& k : keys_) {
-      entry.clear();
-      entry.push_back('\x01');
-      disk::put_u64(entry, k.version);
-      disk::put_u32(entry, k.lease_ms);
-      disk::put_u32(entry, static_cast<std::uint32_t>(k.key.size()));
-      entry.append(k.key);
-      entry.append(k.value);
-      emit(entry);
-      std::string().swap(k.value);
-    }
-    for (const auto& c : clients_) {
-      entry.clear();
-      entry.push_back('\x02');
-      entry.push_back(static_cast<char>(c.kind));
-      entry.push_back(c.version_mismatch ? '\x01' : '\x00');
-      disk::put_u64(entry, c.seq);
-      disk::put_u64(entry, c.version);
-      disk::put_u16(entry, static_cast<std::uint16_t>(c.client.size()));
-      entry.append(c.client);
-      entry.append(c.reply);
-      emit(entry);
+    for (std::size_t i = 0; i < store::shard_count; ++i) {
+      data_.take_cut(i);  // from here on the shard's buffers are ours alone
+      emit_all(keys_[i], emit);
+      emit_all(clients_[i], emit);
+      if (on_shard_written_) on_shard_written_(i + 1);
     }
   }
 
  private:
-  std::vector<owned_key> keys_;
-  std::vector<owned_client> clients_;
+  void take_key(std::size_t shard, const key_record& k) override {
+    std::string& out = keys_[shard];
+    disk::put_u32(out, static_cast<std::uint32_t>(1 + 8 + 4 + 4 + k.key.size() + k.value.size()));
+    out.push_back('\x01');
+    disk::put_u64(out, k.version);
+    disk::put_u32(out, k.lease_ms);
+    disk::put_u32(out, static_cast<std::uint32_t>(k.key.size()));
+    out.append(k.key);
+    out.append(k.value);
+  }
+  void take_client(std::size_t shard, const client_record& c) override {
+    std::string& out = clients_[shard];
+    disk::put_u32(out, static_cast<std::uint32_t>(1 + 1 + 1 + 8 + 8 + 2 + c.client.size() + c.reply.size()));
+    out.push_back('\x02');
+    out.push_back(static_cast<char>(c.kind));
+    out.push_back(c.version_mismatch ? '\x01' : '\x00');
+    disk::put_u64(out, c.seq);
+    disk::put_u64(out, c.version);
+    disk::put_u16(out, static_cast<std::uint16_t>(c.client.size()));
+    out.append(c.client);
+    out.append(c.reply);
+  }
+  static void emit_all(std::string& entries, const std::function<void(std::string_view)>& emit) {
+    const std::string_view all = entries;
+    for (std::size_t at = 0; at + 4 <= all.size();) {
+      const std::size_t length = disk::get_u32(all.data() + at);
+      emit(all.substr(at + 4, length));
+      at += 4 + length;
+    }
+    std::string().swap(entries);  // written: its memory goes back now, not at the end of the snapshot
+  }
+
+  store& data_;
+  const durable_write_path::shard_written_hook& on_shard_written_;  // the write path's, which outlives the log
+  std::array<std::string, store::shard_count> keys_, clients_;
 };
 
 void load_entry(store& data, std::string_view entry) {
@@ -183,7 +195,8 @@ void load_entry(store& data, std::string_view entry) {
 
 }  // namespace
 
-durable_write_path::durable_write_path(store& data, wal_options options) : data_(data) {
+durable_write_path::durable_write_path(store& data, wal_options options, shard_written_hook on_shard_written)
+    : data_(data), on_shard_written_(std::move(on_shard_written)) {
   wal_recovery recovery;
   recovery.load_entry = [&data](std::string_view entry) { load_entry(data, entry); };
   recovery.replay = [&data](std::string_view command) {
@@ -194,7 +207,7 @@ durable_write_path::durable_write_path(store& data, wal_options options) : data_
     }
   };
   wal_ = std::make_unique<write_ahead_log>(std::move(options), recovery,
-                                           [&data] { return std::make_unique<store_cut>(data); });
+                                           [this] { return std::make_unique<store_cut>(data_, on_shard_written_); });
 }
 
 durable_write_path::~durable_write_path() = default;

@@ -76,12 +76,91 @@ struct alignas(64) store::key_shard {
   key_map values;
   std::unordered_map<std::string, lease_entry, string_hash, std::equal_to<>> leases;
   std::size_t bytes = 0;
+  // A cut that has not been handed all of this shard yet, and the next entry to hand it (set while
+  // the hand-over is under way in pieces: nothing changes the map until the cut has it all, so the
+  // iterator stays valid across the releases of the lock).
+  cut_receiver* cut = nullptr;
+  std::optional<key_map::const_iterator> cut_next;
 };
 
 struct alignas(64) store::client_shard {
   mutable std::mutex mutex;
-  std::unordered_map<std::string, client_entry, string_hash, std::equal_to<>> entries;
+  using client_map = std::unordered_map<std::string, client_entry, string_hash, std::equal_to<>>;
+  client_map entries;
+  cut_receiver* cut = nullptr;  // as in key_shard
+  std::optional<client_map::const_iterator> cut_next;
 };
+
+namespace {
+
+// The records of a key shard from `it`, as a visit or a cut sees them, up to `limit` of them; returns
+// where it stopped. The caller holds the shard's lock.
+template <class KeyShard, class Iterator, class Visit>
+Iterator each_key_record(const KeyShard& shard, Iterator it, std::size_t limit, Visit&& visit) {
+  for (; it != shard.values.end() && limit > 0; ++it, --limit) {
+    const auto& [key, entry] = *it;
+    key_record record{key, entry.value.view(), entry.version, 0};
+    if (!shard.leases.empty())
+      if (auto lease = shard.leases.find(key); lease != shard.leases.end() && lease->second.version == entry.version)
+        record.lease_ms = lease->second.lease_ms;
+    visit(record);
+  }
+  return it;
+}
+
+// The same for a client shard. A cached reply's bytes are read under the lock of the key shard that
+// guards them (client shard, then key shard: the store's order).
+template <class ClientShard, class Iterator, class KeyShards, class Visit>
+Iterator each_client_record(const ClientShard& shard, Iterator it, std::size_t limit, KeyShards& keys, Visit&& visit) {
+  for (; it != shard.entries.end() && limit > 0; ++it, --limit) {
+    const auto& [client, entry] = *it;
+    if (entry.seq == 0) continue;
+    client_record record{client, entry.seq, entry.kind, entry.mismatch, entry.version, {}};
+    if (entry.reply_length > 0) {
+      std::lock_guard key_lock(keys[entry.reply_shard].mutex);
+      record.reply = entry.reply.view().substr(0, entry.reply_length);
+      visit(record);
+    } else {
+      visit(record);
+    }
+  }
+  return it;
+}
+
+constexpr std::size_t everything = static_cast<std::size_t>(-1);
+// What take_cut hands over per hold of a shard's lock: a read waits at most for this many copies
+// (some 0.1 ms), not for a whole shard.
+constexpr std::size_t cut_piece = 1024;
+
+}  // namespace
+
+bool store::hand_over_keys(std::size_t index, key_shard& shard, std::size_t limit) const {
+  if (shard.cut == nullptr) return true;
+  cut_receiver& cut = *shard.cut;
+  auto it = shard.cut_next.value_or(shard.values.cbegin());
+  it = each_key_record(shard, it, limit, [&](const key_record& r) { cut.take_key(index, r); });
+  if (it != shard.values.cend()) {
+    shard.cut_next = it;
+    return false;
+  }
+  shard.cut = nullptr;
+  shard.cut_next.reset();
+  return true;
+}
+
+bool store::hand_over_clients(std::size_t index, client_shard& shard, std::size_t limit) const {
+  if (shard.cut == nullptr) return true;
+  cut_receiver& cut = *shard.cut;
+  auto it = shard.cut_next.value_or(shard.entries.cbegin());
+  it = each_client_record(shard, it, limit, keys_, [&](const client_record& r) { cut.take_client(index, r); });
+  if (it != shard.entries.cend()) {
+    shard.cut_next = it;
+    return false;
+  }
+  shard.cut = nullptr;
+  shard.cut_next.reset();
+  return true;
+}
 
 store::store(store_options options)
     : options_(options),
@@ -227,13 +306,16 @@ write_result store::execute(write_command command, clock::time_point now) {
 
   if (!has_id) {
     std::lock_guard key_lock(kshard.mutex);
+    hand_over_keys(key_index, kshard, everything);
     apply();
     return result;
   }
 
-  auto& cshard = clients_[shard_of(command.client)];
+  const std::size_t client_index = shard_of(command.client);
+  auto& cshard = clients_[client_index];
   const std::uint32_t seen = seconds_since_start(now);
   std::lock_guard client_lock(cshard.mutex);
+  hand_over_clients(client_index, cshard, everything);
   auto [entry_it, inserted] = cshard.entries.try_emplace(command.client);
   client_entry& entry = entry_it->second;
   if (!inserted && command.seq <= entry.seq) {
@@ -262,6 +344,7 @@ write_result store::execute(write_command command, clock::time_point now) {
   }
   {
     std::lock_guard key_lock(kshard.mutex);
+    hand_over_keys(key_index, kshard, everything);
     apply();
   }
   garbage.old_reply = std::exchange(entry.reply, std::move(reply));
@@ -345,28 +428,55 @@ list_page store::list(std::string_view prefix, std::optional<std::string_view> a
 void store::visit_keys(std::size_t shard_index, const std::function<void(const key_record&)>& visit) const {
   auto& shard = keys_.get()[shard_index];
   std::lock_guard lock(shard.mutex);
-  for (const auto& [key, entry] : shard.values) {
-    key_record record{key, entry.value.view(), entry.version, 0};
-    if (!shard.leases.empty())
-      if (auto lease = shard.leases.find(key); lease != shard.leases.end() && lease->second.version == entry.version)
-        record.lease_ms = lease->second.lease_ms;
-    visit(record);
-  }
+  each_key_record(shard, shard.values.cbegin(), everything, visit);
 }
 
 void store::visit_clients(std::size_t shard_index, const std::function<void(const client_record&)>& visit) const {
   auto& shard = clients_.get()[shard_index];
   std::lock_guard lock(shard.mutex);
-  for (const auto& [client, entry] : shard.entries) {
-    if (entry.seq == 0) continue;
-    client_record record{client, entry.seq, entry.kind, entry.mismatch, entry.version, {}};
-    if (entry.reply_length > 0) {
-      std::lock_guard key_lock(keys_[entry.reply_shard].mutex);
-      record.reply = entry.reply.view().substr(0, entry.reply_length);
-      visit(record);
-    } else {
-      visit(record);
+  each_client_record(shard, shard.entries.cbegin(), everything, keys_, visit);
+}
+
+void store::begin_cut(cut_receiver& receiver) {
+  // Checked before anything is marked, so a refused call leaves the running cut as it was; no write
+  // executes meanwhile (the caller's promise), so nothing can hand a shard over in between.
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::scoped_lock lock(keys_[i].mutex, clients_[i].mutex);
+    if (keys_[i].cut != nullptr || clients_[i].cut != nullptr) throw std::logic_error("a cut of the store is already under way");
+  }
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    {
+      std::lock_guard lock(keys_[i].mutex);
+      keys_[i].cut = &receiver;
     }
+    std::lock_guard lock(clients_[i].mutex);
+    clients_[i].cut = &receiver;
+  }
+}
+
+void store::take_cut(std::size_t shard_index) {
+  auto& kshard = keys_.get()[shard_index];
+  for (bool done = false; !done;) {
+    std::lock_guard lock(kshard.mutex);
+    done = hand_over_keys(shard_index, kshard, cut_piece);
+  }
+  auto& cshard = clients_.get()[shard_index];
+  for (bool done = false; !done;) {
+    std::lock_guard lock(cshard.mutex);
+    done = hand_over_clients(shard_index, cshard, cut_piece);
+  }
+}
+
+void store::end_cut() {
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    {
+      std::lock_guard lock(keys_[i].mutex);
+      keys_[i].cut = nullptr;
+      keys_[i].cut_next.reset();
+    }
+    std::lock_guard lock(clients_[i].mutex);
+    clients_[i].cut = nullptr;
+    clients_[i].cut_next.reset();
   }
 }
 
@@ -374,8 +484,10 @@ void store::load(const key_record& record, clock::time_point now) {
   if (record.version == 0) throw std::invalid_argument("a stored key has a version of at least 1");
   released garbage;
   value_buffer fresh = value_buffer::copy_of(record.value);
-  auto& shard = keys_[shard_of(record.key)];
+  const std::size_t index = shard_of(record.key);
+  auto& shard = keys_[index];
   std::lock_guard lock(shard.mutex);
+  hand_over_keys(index, shard, everything);
   auto [it, inserted] = shard.values.try_emplace(std::string(record.key));
   if (!inserted) shard.bytes -= it->first.size() + it->second.value.size();
   shard.bytes += it->first.size() + fresh.size();
@@ -397,8 +509,10 @@ void store::load(const client_record& record, clock::time_point now) {
   released garbage;
   // The reply gets a block of its own, in key shard 0's care (any shard's mutex will do: no key holds it).
   value_buffer reply = value_buffer::copy_of(record.reply);
-  auto& shard = clients_[shard_of(record.client)];
+  const std::size_t index = shard_of(record.client);
+  auto& shard = clients_[index];
   std::lock_guard lock(shard.mutex);
+  hand_over_clients(index, shard, everything);
   client_entry& entry = shard.entries[std::string(record.client)];
   {
     std::lock_guard key_lock(keys_[0].mutex);
@@ -422,6 +536,7 @@ std::size_t store::expire_idle_clients(clock::time_point now) {
     auto& shard = clients_[i];
     {
       std::lock_guard lock(shard.mutex);
+      hand_over_clients(i, shard, everything);
       for (auto it = shard.entries.begin(); it != shard.entries.end();) {
         // Strictly more than the TTL in whole seconds: last_seen is rounded down, so this guarantees a
         // client idle for at least the TTL is never dropped early.

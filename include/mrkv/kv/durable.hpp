@@ -18,6 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,8 +31,13 @@ write_command decode_command(std::string_view bytes);
 
 class durable_write_path final : public write_path {
  public:
+  // Called on the snapshot thread each time a snapshot has written out another of the store's shards,
+  // with how many it has written (1 .. store::shard_count); lets a test run writes at a chosen point
+  // of a snapshot. Empty: nothing is called.
+  using shard_written_hook = std::function<void(std::size_t shards_written)>;
+
   // Recovers `data` (which must be empty) from options.dir, then logs every write made through this.
-  durable_write_path(store& data, wal_options options);
+  durable_write_path(store& data, wal_options options, shard_written_hook on_shard_written = {});
   ~durable_write_path() override;
 
   // Completes once the write is durable as the policy promises and executed (not before: no read sees
@@ -42,6 +48,7 @@ class durable_write_path final : public write_path {
 
  private:
   store& data_;
+  shard_written_hook on_shard_written_;
   std::unique_ptr<write_ahead_log> wal_;
 };
 

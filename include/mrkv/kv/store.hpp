@@ -64,8 +64,24 @@
 //
 // Snapshots (for durability): visit_keys(i, f) and visit_clients(i, f) call f for every record of
 // shard i under that shard's lock, and load() puts such records into a store at recovery (before any
-// write executes). A visit sees each shard as it is at that moment, not all shards at one instant:
-// the caller that needs one consistent cut must keep writes out while it visits.
+// write executes). A visit sees each shard as it is at that moment, not all shards at one instant.
+//
+// A cut is the whole store at one instant, copied shard by shard while service goes on. begin_cut()
+// only marks every shard (O(shard_count)); the caller keeps writes out for that moment alone, and
+// that moment is the cut's instant. From then on each shard is handed to the cut_receiver exactly
+// once, under that shard's lock, by whoever touches it first: a write (or load, or idle-client expiry)
+// about to change a marked shard hands it over before it changes anything, and take_cut(i) hands over
+// whatever is still marked. Why every shard is handed over as it was at the instant: a shard's mark is
+// set and cleared under its lock, and every change to a shard happens under its lock after checking
+// the mark; so until the hand-over nothing has changed the shard since begin_cut(). Why the key shards
+// and the client shards agree with each other (exactly-once across a restart): both are as of the same
+// instant, so a client entry is in the cut exactly when the write it records is. A client entry's
+// cached append reply is read at its hand-over from the key buffer it points into, possibly changed
+// since, but only past the reply's length: appends only extend a buffer, so its prefix is the same.
+// take_cut hands a shard over in pieces of about a thousand records, releasing the lock in between
+// (nothing can change the shard meanwhile: that would first hand over the rest), so a read waits at
+// most for one piece; a write to a shard not yet handed over copies what is left of that shard first,
+// so it waits at most for one shard's copy (1/shard_count of the store).
 #pragma once
 
 #include <atomic>
@@ -156,6 +172,16 @@ struct client_record {
   std::string_view reply;             // an executed append's old value; empty otherwise
 };
 
+// Receives a cut (see "Snapshots" above). Each call is made under shard `shard`'s lock, on whichever
+// thread hands it over, so it must be quick, must not call back into the store, and may touch only what
+// belongs to that shard (key shard i and client shard i are different shards with different locks).
+class cut_receiver {
+ public:
+  virtual ~cut_receiver() = default;
+  virtual void take_key(std::size_t shard, const key_record& record) = 0;
+  virtual void take_client(std::size_t shard, const client_record& record) = 0;
+};
+
 struct store_options {
   // A client entry idle this long is dropped by expire_idle_clients().
   std::chrono::seconds client_ttl{3600};
@@ -213,6 +239,16 @@ class store {
   // holding that shard's lock, so `visit` must be quick and must not call back into the store.
   void visit_keys(std::size_t shard, const std::function<void(const key_record&)>& visit) const;
   void visit_clients(std::size_t shard, const std::function<void(const client_record&)>& visit) const;
+  // A cut into `receiver` (see "Snapshots"): begin_cut marks every shard and returns; no write may
+  // execute during the call. Throws std::logic_error if a cut is already under way. `receiver` must
+  // stay alive until end_cut() has returned.
+  void begin_cut(cut_receiver& receiver);
+  // Hands shard `shard` (< shard_count), keys and client entries, to the receiver unless that was done
+  // already; afterwards everything the receiver got for that shard may be read without a lock.
+  void take_cut(std::size_t shard);
+  // Ends the cut: shards not handed over yet never will be. Cheap; call it also to give up a cut.
+  void end_cut();
+
   // Recovery: installs one record as if it had been written at `now` (a lease runs for its full length
   // from `now`; a client's entry counts as seen at `now`). Meant for an empty store before it serves;
   // a record for a key or client already present replaces it.
@@ -230,6 +266,10 @@ class store {
   write_result wrap(write_kind kind, std::string key, std::string value, std::optional<request_id> id,
                     clock::time_point now);
   std::uint32_t seconds_since_start(clock::time_point now) const;
+  // With the shard's lock held: hands up to `limit` more records to a cut that still waits for the
+  // shard; true once the cut has it all (or never wanted it).
+  bool hand_over_keys(std::size_t index, key_shard& shard, std::size_t limit) const;
+  bool hand_over_clients(std::size_t index, client_shard& shard, std::size_t limit) const;
 
   const store_options options_;
   const clock::time_point start_;

@@ -20,7 +20,8 @@
 // Snapshots: once `snapshot_after` bytes were logged since the last one, the next write (under the
 // log's mutex, i.e. at one point of the apply order) starts a new segment and asks the snapshot source
 // for a consistent cut; a background thread writes the cut to snap-N.snap.tmp, fsyncs it, renames it
-// and fsyncs the directory, then removes older snapshots and the segments the snapshot covers.
+// and fsyncs the directory, then removes older snapshots and the segments the snapshot covers. The
+// snapshot thread runs at nice 5, so on a busy machine requests get the CPU before it does.
 //
 // Recovery (the constructor): lock the directory (flock on LOCK, holding our pid), load the newest
 // valid snapshot, replay the records after it. A bad record at the very end of the last segment, with
@@ -66,8 +67,9 @@ class pending_write {
   std::string record_;
 };
 
-// A consistent cut of the state, taken under the log's mutex (so it must be cheap: reference-counted
-// values, not copies) and written out on the snapshot thread, entry by entry.
+// A consistent cut of the state, started under the log's mutex (so starting it must be cheap: the kv
+// store only marks its shards copy-on-write, store::begin_cut) and written out on the snapshot
+// thread, entry by entry, as of the point in the log where it was started.
 class snapshot_cut {
  public:
   virtual ~snapshot_cut() = default;
