@@ -53,6 +53,7 @@ void coordinator::attach(asio::any_io_executor executor, std::function<void()> o
   fetch_options fetching;
   fetching.client = config_.worker_calls;
   fetching.client.max_reply_body = std::size_t{4} << 30;
+  fetching.keep_alive = false;  // this object outlives its server's io_context; one output per reduce anyway
   fetcher_.emplace(*executor_, fetching);
   on_finished_ = std::move(on_finished);
 }

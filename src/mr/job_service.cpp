@@ -113,6 +113,7 @@ void job_service::attach(asio::any_io_executor executor) {
   fetch_options fetching;
   fetching.client = config_.worker_calls;
   fetching.client.max_reply_body = std::size_t{4} << 30;
+  fetching.keep_alive = false;  // this object outlives its server's io_context; one output per reduce anyway
   fetcher_.emplace(*executor_, fetching);
   asio::co_spawn(*executor_, sweep(), log_spawn_error);
 }

@@ -42,7 +42,7 @@ std::unique_ptr<http::client> shuffle_fetcher::take(const std::string& source) {
 }
 
 void shuffle_fetcher::give_back(const std::string& source, std::unique_ptr<http::client> client) {
-  idle_[source].push_back(std::move(client));
+  if (options_.keep_alive) idle_[source].push_back(std::move(client));
 }
 
 asio::awaitable<fetched_bytes> shuffle_fetcher::get(std::string source, std::string target,

@@ -31,6 +31,9 @@ struct fetch_options {
   int tries = 3;
   int parallel = 4;  // fetches at once per reducer
   std::chrono::milliseconds pause{200};  // before the second try; doubled for each one after
+  // Keep connections open between calls. Off for a fetcher that may outlive its executor's io_context
+  // (a coordinator is destroyed after its server): a socket must not outlive its context.
+  bool keep_alive = true;
 };
 
 struct fetched_bytes {
