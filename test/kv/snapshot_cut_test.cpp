@@ -267,10 +267,12 @@ asio::awaitable<void> clerk(durable_write_path* path, clerk_log* log, int first_
   }
 }
 
-// Runs `clerks` clerks of `count` writes each on two threads, until all are done.
-std::vector<clerk_log> run_clerks(durable_write_path& path, int clerks, int first_seq, int count, int keys) {
+// Runs `clerks` clerks of `count` writes each on two threads of `ioc`, until all are done. The caller's
+// `ioc` outlives `path`: the log's thread may still be inside its last post() to it when run() returns.
+std::vector<clerk_log> run_clerks(asio::io_context& ioc, durable_write_path& path, int clerks, int first_seq,
+                                  int count, int keys) {
   std::vector<clerk_log> logs(static_cast<std::size_t>(clerks));
-  asio::io_context ioc;
+  ioc.restart();
   for (int i = 0; i < clerks; ++i) {
     logs[static_cast<std::size_t>(i)].id = i;
     asio::co_spawn(ioc, clerk(&path, &logs[static_cast<std::size_t>(i)], first_seq, count, keys),
@@ -305,13 +307,14 @@ TEST_CASE("snapshot cut: a durable server writing to every shard while its snaps
     go_on_future.wait_for(30s);  // bounded, so a failed test cannot hang the log's destructor
   };
 
+  asio::io_context clerks_context;  // before the path, so that it outlives the log's threads
   store live;
   dump at_cut, acknowledged;
   std::vector<clerk_log> during;
   int records_after_cut = 0;
   {
     durable_write_path path(live, options, hook);
-    run_clerks(path, clerks, 1, 30, keys);  // the state before the snapshot, with client entries
+    run_clerks(clerks_context, path, clerks, 1, 30, keys);  // the state before the snapshot, with client entries
     at_cut = dump_of(live);
 
     std::thread snapshot([&path] { path.wal().snapshot_now(); });
@@ -330,7 +333,7 @@ TEST_CASE("snapshot cut: a durable server writing to every shard while its snaps
     REQUIRE(parked_future.wait_for(30s) == std::future_status::ready);
     // Half the shards are on disk, half not yet copied: these writes reach both kinds of shards, for
     // keys and for client entries.
-    during = run_clerks(path, clerks, 100, 30, keys);
+    during = run_clerks(clerks_context, path, clerks, 100, 30, keys);
     for (const auto& log : during) records_after_cut += log.writes;
     acknowledged = dump_of(live);
     guard.now();
