@@ -511,7 +511,7 @@ mr_compare() { # COPIES
   local n=$1 out=$work/mr-out-$1
   mr_corpus "$n"
   mkdir -p "$out"
-  local files job1=$work/job1 job2=$work/job2 tools=(mawk gawk coreutils mr1 mr2)
+  local files job1=$work/job1 job2=$work/job2 job3=$work/job3 tools=(mawk gawk coreutils mr1 mr2 mr2-nothing)
   files=$(printf '%q ' "${CORPUS[@]}")
   local extra=()
   if [[ -n $shm ]]; then
@@ -521,12 +521,14 @@ mr_compare() { # COPIES
   say "bench: word count over ${n}x the lab texts ($CORPUS_MB MB), hyperfine --warmup 1 --runs $hf_runs"
   hyperfine --style none --warmup 1 --runs "$hf_runs" --export-json "$out/hf.json" \
     --prepare true --prepare true --prepare true --prepare true --prepare "rm -rf $job1" --prepare "rm -rf $job2" \
+    --prepare "rm -rf $job3" \
     -n mawk "mawk -f $here/wc.awk $files > $out/mawk.txt" \
     -n gawk "gawk -f $here/wc.awk $files > $out/gawk.txt" \
     -n coreutils "cat $files | tr -cs 'A-Za-z' '\\n' | grep . | sort | uniq -c > $out/coreutils.txt" \
     -n sequential "$bin sequential --app wc --log-level warn --output $out/sequential.txt $files" \
     -n mr1 "$here/mr_job.sh $bin 1 $job1 $files" \
-    -n mr2 "$here/mr_job.sh $bin 2 $job2 $files" "${extra[@]}" > "$out/hyperfine.txt" 2>&1 ||
+    -n mr2 "$here/mr_job.sh $bin 2 $job2 $files" \
+    -n mr2-nothing "MR_JOB_SERVE=1 $here/mr_job.sh $bin 2 $job3 $files" "${extra[@]}" > "$out/hyperfine.txt" 2>&1 ||
     die "hyperfine failed: $(tail -5 "$out/hyperfine.txt")"
   # Every output, normalised to sorted "word count" lines, must equal mrkv sequential's.
   sort "$out/sequential.txt" > "$out/ref"
@@ -535,6 +537,7 @@ mr_compare() { # COPIES
   awk '{ print $2, $1 }' "$out/coreutils.txt" | sort > "$out/n-coreutils"
   cat "$job1"/mr-out-* | sort > "$out/n-mr1"
   cat "$job2"/mr-out-* | sort > "$out/n-mr2"
+  cat "$job3"/mr-out-* | sort > "$out/n-mr2-nothing"
   [[ -z $shm ]] || cat "$shm"/job2/mr-out-* | sort > "$out/n-mr2-tmpfs"
   local -A same
   local t
@@ -552,7 +555,7 @@ EOF
   table "Word count over ${n}x the lab texts ($((8 * n)) files, $CORPUS_MB MB): hyperfine mean of $hf_runs runs after 1 warmup" \
     "program" "seconds" "+/-" "ratio to mawk" "target" "verdict" "output equal"
   local label x target verdict_
-  for t in mawk gawk coreutils sequential mr1 mr2 ${shm:+mr2-tmpfs}; do
+  for t in mawk gawk coreutils sequential mr1 mr2 mr2-nothing ${shm:+mr2-tmpfs}; do
     case $t in
       mawk) label="mawk -f wc.awk" ;;
       gawk) label="gawk -f wc.awk" ;;
@@ -560,6 +563,7 @@ EOF
       sequential) label="mrkv sequential --app wc" ;;
       mr1) label="mrkv coordinator + 1 worker, end to end" ;;
       mr2) label="mrkv coordinator + 2 workers, end to end" ;;
+      mr2-nothing) label="the same, sharing nothing (--serve, own directories)" ;;
       mr2-tmpfs) label="mrkv coordinator + 2 workers, work dir on tmpfs" ;;
     esac
     x=$(ratio "${MR_MEAN[$n,$t]}" "$m") target="" verdict_=""
@@ -569,6 +573,13 @@ EOF
     fi
     row "$label" "$(fmt "${MR_MEAN[$n,$t]}" 3)" "$(fmt "${MR_SD[$n,$t]}" 3)" "$x" "$target" "$verdict_" "${same[$t]}"
   done
+  x=$(ratio "${MR_MEAN[$n,mr2-nothing]}" "${MR_MEAN[$n,mr2]}")
+  if ((n == 20)); then
+    goal "shared-nothing job / shared-directory job, 2 workers, 20x corpus" "$x" le 1.15
+    row "sharing nothing / shared directory" "" "" "$x (to shared)" "<= 1.15" "$V" ""
+  else
+    row "sharing nothing / shared directory" "" "" "$x (to shared)" "" "" ""
+  fi
   if ((n == 20)); then
     x=$(ratio "${MR_MEAN[$n,mr2]}" "$s")
     goal "distributed job, 2 workers / mrkv sequential, 20x corpus" "$x" le 0.7
@@ -580,7 +591,7 @@ EOF
     row "2 workers, whole job / 0.25 s" "" "" "$x (to 0.25 s)" "<= 1.0" "$V" ""
   fi
   end_table
-  rm -rf "$work/corpus-$n" "$job1" "$job2"
+  rm -rf "$work/corpus-$n" "$job1" "$job2" "$job3"
   [[ -z $shm ]] || rm -rf "$shm/job2"
 }
 

@@ -2,7 +2,9 @@
 # One distributed word-count job end to end, the thing scripts/bench.sh times: starts a coordinator
 # on a free loopback port (read from its first stdout line), WORKERS workers, and waits for all of
 # them to exit. Outputs are WORKDIR/mr-out-*; WORKDIR should be empty (the caller clears it).
-# usage: mr_job.sh MRKV_BINARY WORKERS WORKDIR INPUT...
+# With MR_JOB_SERVE=1 the workers share nothing: each has its own directory WORKDIR/worker-I and
+# serves its map outputs (--serve 127.0.0.1:0), and the coordinator gathers the outputs in WORKDIR.
+# usage: [MR_JOB_SERVE=1] mr_job.sh MRKV_BINARY WORKERS WORKDIR INPUT...
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/coordinator.sh"
 bin=$1 workers=$2 dir=$3
@@ -19,7 +21,13 @@ trap cleanup EXIT
 start_coordinator mr_job "$bin" "$dir" --log-level warn "$@"
 pids+=("$coordinator_pid")
 for ((i = 1; i <= workers; i++)); do
-  "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$dir" --log-level warn 2> "worker-$i.log" &
+  if [[ ${MR_JOB_SERVE:-} == 1 ]]; then
+    mkdir -p "$dir/worker-$i"
+    "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$dir/worker-$i" --serve 127.0.0.1:0 \
+      --log-level warn > /dev/null 2> "worker-$i.log" &
+  else
+    "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$dir" --log-level warn 2> "worker-$i.log" &
+  fi
   pids+=("$!")
 done
 status=0
