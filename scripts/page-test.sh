@@ -24,7 +24,7 @@ trap cleanup EXIT
 cp "$root"/test/data/gutenberg/pg-*.txt "$dir"
 "$mrkv" coordinator --listen 127.0.0.1:0 --workdir "$dir" > "$dir/coordinator.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$dir/coordinator.log" && break; sleep 0.05; done
+for _ in $(seq 100); do grep -qs "listening on" "$dir/coordinator.log" && break; sleep 0.05; done
 url=$(sed -n 's/^mrkv coordinator listening on //p' "$dir/coordinator.log")
 [[ -n $url ]] || { echo "page-test: the coordinator did not start" >&2; cat "$dir/coordinator.log" >&2; exit 1; }
 # Each map of the slow plugin sleeps 700 ms on these workers: 8 maps on 2 workers take about 3 s.
@@ -40,7 +40,7 @@ echo "$token" > "$dir/token"
 "$mrkv" coordinator --listen 127.0.0.1:0 --workdir "$dir/guarded" --auth-token-file "$dir/token" \
   > "$dir/guarded/coordinator.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$dir/guarded/coordinator.log" && break; sleep 0.05; done
+for _ in $(seq 100); do grep -qs "listening on" "$dir/guarded/coordinator.log" && break; sleep 0.05; done
 guarded=$(sed -n 's/^mrkv coordinator listening on //p' "$dir/guarded/coordinator.log")
 "$mrkv" worker --coordinator "$guarded" --workdir "$dir/guarded" --auth-token-file "$dir/token" \
   > "$dir/guarded/worker.log" 2>&1 &

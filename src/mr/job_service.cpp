@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace mrkv::mr {
@@ -620,6 +621,15 @@ std::string job_service::metrics(const std::string& mode) const {
 }
 
 void job_service::restore() {
+  // A job directory whose record can't be read still holds that job's files: its id is never handed
+  // out again, so a new job never writes beside an old one's outputs.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(history_.dir("0").parent_path(), ec)) {
+    const auto name = entry.path().filename().string();
+    std::uint64_t seq = 0;
+    auto [end, parse] = std::from_chars(name.data(), name.data() + name.size(), seq);
+    if (parse == std::errc{} && end == name.data() + name.size()) next_seq_ = std::max(next_seq_, seq + 1);
+  }
   auto records = history_.load_all();
   std::sort(records.begin(), records.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
     return a.value("seq", std::uint64_t{0}) < b.value("seq", std::uint64_t{0});

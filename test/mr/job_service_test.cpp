@@ -532,3 +532,19 @@ TEST_CASE("job service: its workers wait for it while it is away - unless --give
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("mr_service") {
+TEST_CASE("job service: a job directory whose record is unreadable keeps its id - a new job gets the next one") {
+  service s;
+  const auto first = s.submit({{"app", "wc"}, {"inputs", s.inputs()}});
+  // Job 5's record is damaged (a disk error, a hand edit): its directory still holds its files.
+  fs::create_directories(s.dir() / "jobs" / "5");
+  std::ofstream(s.dir() / "jobs" / "5" / "job.json") << "{not json";
+  std::ofstream(s.dir() / "jobs" / "5" / "mr-out-1") << "old output\n";
+  s.restart_coordinator();
+  const auto next = s.submit({{"app", "wc"}, {"inputs", s.inputs()}});
+  CHECK(first == "1");
+  CHECK(next == "6");
+  CHECK(std::ifstream(s.dir() / "jobs" / "5" / "mr-out-1").good());
+}
+}
