@@ -8,6 +8,7 @@
 #include <boost/program_options/value_semantic.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 namespace mrkv::cli {
 
@@ -75,6 +76,7 @@ int run_coordinator(const args& words) {
   bool no_backup = false;
   std::string workdir = ".";
   std::vector<std::string> inputs;
+  std::string tls_ca;
   po::options_description flags("coordinator options");
   flags.add_options()
       ("reduce", po::value<int>(&n_reduce)->default_value(n_reduce)->value_name("N"), "number of reduce tasks")
@@ -90,6 +92,9 @@ int run_coordinator(const args& words) {
        "never back up a task that has run less than this (default: 1); a task is backed up once it has run\n"
        "three times the median of its finished siblings")
       ("no-backup-tasks", po::bool_switch(&no_backup), "never hand out backup copies of straggling tasks")
+      ("tls-ca", po::value<std::string>(&tls_ca)->value_name("FILE"),
+       "fetching reduce outputs from https:// workers (--serve) and https:// inputs, trust this PEM CA "
+       "certificate as well as the system's")
       ("input", po::value<std::vector<std::string>>(&inputs), "input files (positional)");
   add_server_flags(flags, server);
   po::positional_options_description positional;
@@ -101,6 +106,12 @@ int run_coordinator(const args& words) {
   auto config = make_server_config(server);
   if (config.threads != 1) log::info("coordinator", "--threads ignored: the coordinator keeps its tables on one thread");
   config.threads = 1;
+  http::client_options worker_calls;
+  worker_calls.auth_token = config.auth_token;
+  if (!tls_ca.empty()) {
+    if (!std::ifstream(tls_ca)) throw usage_error("coordinator: cannot read CA file " + tls_ca);
+    worker_calls.tls_ca_file = tls_ca;
+  }
 
   if (inputs.empty()) {
     mr::service_config service;
@@ -110,7 +121,7 @@ int run_coordinator(const args& words) {
     service.backup.enabled = !no_backup;
     if (values->count("backup-after")) service.backup_min_age = seconds_flag(backup_after, "backup-after");
     service.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
-    service.worker_calls.auth_token = config.auth_token;
+    service.worker_calls = worker_calls;
     return run_service(config, service);
   }
 
@@ -124,7 +135,7 @@ int run_coordinator(const args& words) {
   job.max_poll_wait = seconds_flag(poll_wait, "poll-wait");
   job.exit_grace = seconds_flag(exit_grace, "exit-grace");
   job.workdir = workdir;
-  job.worker_calls.auth_token = config.auth_token;
+  job.worker_calls = worker_calls;
   check_inputs(workdir, inputs);
 
   mr::coordinator coordinator(job);  // outlives the server (see coordinator.hpp)

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 
 namespace mrkv::cli {
 
@@ -57,7 +58,7 @@ int run_worker(const args& words) {
       streaming_help;
   mode_info mode{"worker",
                  "mrkv worker --coordinator URL [--app APP | --mapper CMD --reducer CMD [--combiner CMD]] "
-                 "[--workdir DIR] [--serve HOST:PORT [--advertise URL]]",
+                 "[--workdir DIR] [--serve HOST:PORT [--advertise URL] [--tls-cert FILE --tls-key FILE]]",
                  help_summary};
   std::string coordinator;
   app_flags app_settings;
@@ -69,6 +70,8 @@ int run_worker(const args& words) {
   double call_timeout = 5;
   std::string serve;
   std::string advertise;
+  std::string tls_cert;
+  std::string tls_key;
   po::options_description flags("worker options");
   flags.add_options()
       ("coordinator", po::value<std::string>(&coordinator)->required()->value_name("URL"),
@@ -87,7 +90,11 @@ int run_worker(const args& words) {
        "on HOST:PORT (port 0: any free port); prints 'mrkv worker serving on http://HOST:PORT'")
       ("advertise", po::value<std::string>(&advertise)->value_name("URL"),
        "with --serve: the URL other workers and the coordinator reach this worker at (default: the --serve "
-       "address, with this host's name for 0.0.0.0)");
+       "address, with this host's name for 0.0.0.0)")
+      ("tls-cert", po::value<std::string>(&tls_cert)->value_name("FILE"),
+       "with --serve: serve HTTPS with this PEM certificate chain (needs --tls-key); the coordinator and the "
+       "other workers trust it with their --tls-ca")
+      ("tls-key", po::value<std::string>(&tls_key)->value_name("FILE"), "PEM private key for --tls-cert");
   add_app_flags(flags, app_settings);
   add_client_flags(flags, client_settings);
   auto values = parse_mode_options(mode, words, flags);
@@ -123,6 +130,14 @@ int run_worker(const args& words) {
       throw usage_error("worker: --advertise: must be an http:// or https:// URL");
     while (advertise.ends_with('/')) advertise.pop_back();
     config.advertise = advertise;
+  }
+  if (!tls_cert.empty() || !tls_key.empty()) {
+    if (serve.empty()) throw usage_error("worker: --tls-cert and --tls-key need --serve");
+    if (tls_cert.empty() || tls_key.empty()) throw usage_error("worker: --tls-cert and --tls-key go together");
+    for (const auto* file : {&tls_cert, &tls_key})
+      if (!std::ifstream(*file)) throw usage_error("worker: cannot read " + *file);
+    config.tls_cert_file = tls_cert;
+    config.tls_key_file = tls_key;
   }
   if (!(*values)["give-up-after"].defaulted()) config.service_give_up_after = config.give_up_after;
   const bool any_app = app_settings.app.empty() && app_settings.mapper.empty() && app_settings.reducer.empty() &&

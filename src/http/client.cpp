@@ -2,6 +2,7 @@
 
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/name_lookup.hpp"
+#include "wire.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -191,9 +192,7 @@ struct client::impl {
                                                       bhttp::response_parser<bhttp::string_body>& parser,
                                                       std::chrono::steady_clock::time_point deadline) {
     beast::get_lowest_layer(stream).expires_at(deadline);
-    const std::array<asio::const_buffer, 2> pieces{asio::buffer(wire), asio::buffer(body)};
-    auto [write_ec, written] = co_await asio::async_write(stream, pieces, use_tuple);
-    if (write_ec) co_return write_ec;
+    if (auto write_ec = co_await write_head_and_body(stream, wire, body)) co_return write_ec;
     auto [read_ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
     co_return read_ec;
   }

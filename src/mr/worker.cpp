@@ -372,13 +372,16 @@ worker_summary run_loop(worker_config config, task_executor* app) {
     served.port = config.serve->port;
     served.threads = 1;
     served.auth_token = config.auth_token;
+    served.tls_cert_file = config.tls_cert_file;
+    served.tls_key_file = config.tls_key_file;
     served.max_body = 64 << 10;  // it takes no uploads
     server.emplace(served, "worker", store->routes());
     const auto bound = server->start();
-    const std::string url = "http://" + http::to_string(http::host_port{config.serve->host, bound.port()});
+    const std::string scheme = config.tls_cert_file.empty() ? "http://" : "https://";
+    const std::string url = scheme + http::to_string(http::host_port{config.serve->host, bound.port()});
     if (config.advertise.empty()) {
       const bool everywhere = config.serve->host.empty() || config.serve->host == "0.0.0.0" || config.serve->host == "::";
-      config.advertise = everywhere ? "http://" + http::to_string(http::host_port{config.host, bound.port()}) : url;
+      config.advertise = everywhere ? scheme + http::to_string(http::host_port{config.host, bound.port()}) : url;
     }
     log::info("worker", "serving map outputs on " + url + ", advertised as " + config.advertise);
     if (config.on_serving) config.on_serving(url);

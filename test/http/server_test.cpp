@@ -394,4 +394,24 @@ TEST_SUITE("http") {
     // The server is unharmed.
     CHECK(mrkv::test::run_until_done(context, secure.get("/healthz", 5s)).ok());
   }
+
+  TEST_CASE("TLS: replies larger than one TLS record arrive whole") {
+    mrkv::test::tls_files files;
+    auto config = small_config();
+    config.tls_cert_file = files.cert;
+    config.tls_key_file = files.key;
+    config.max_body = 1 << 20;
+    running_server s(config);
+    asio::io_context context;
+    mrkv::http::client_options trusting;
+    trusting.tls_ca_file = files.cert;
+    mrkv::http::client secure(context.get_executor(), mrkv::http::parse_url("https://127.0.0.1:" + std::to_string(s.port)),
+                              trusting);
+    // Around the 16 KiB record and coalescing size, and far past it.
+    for (std::size_t size : {100u, 16'300u, 16'384u, 17'000u, 300'000u}) {
+      auto r = mrkv::test::run_until_done(context, secure.post("/echo", {{"msg", std::string(size, 'x')}}, 5s));
+      REQUIRE_MESSAGE(r.ok(), size << ": " << r.error->describe());
+      CHECK(r.body["msg"].get<std::string>().size() == size);
+    }
+  }
 }

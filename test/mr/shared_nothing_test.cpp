@@ -15,6 +15,7 @@
 #include "mrkv/mr/task_runner.hpp"
 #include "support/async.hpp"
 #include "support/process.hpp"
+#include "support/tls_files.hpp"
 
 #include <doctest/doctest.h>
 
@@ -76,6 +77,11 @@ class shared_nothing_job {
   }
 
   fs::path coordinator_dir() const { return root_.path() / "coordinator"; }
+  fs::path root() const { return root_.path(); }
+
+  // Added to every worker's command line, e.g. TLS and a token; `worker_scheme` is what they serve.
+  std::vector<std::string> worker_flags;
+  std::string worker_scheme = "http://";
   fs::path worker_dir(int i) const { return root_.path() / ("worker-" + std::to_string(i)); }
 
   // `service`: a job service (no INPUT); else the one-job coordinator of the inputs.
@@ -97,9 +103,11 @@ class shared_nothing_job {
     std::vector<std::string> argv{MRKV_BINARY, "worker", "--coordinator", url_, "--workdir", worker_dir(i).string(),
                                   "--serve", "127.0.0.1:0", "--give-up-after", "5", "--poll-wait", "1"};
     if (!any_app) argv.insert(argv.end(), {"--app", app_});
+    argv.insert(argv.end(), worker_flags.begin(), worker_flags.end());
     auto& w = start("worker-" + std::to_string(i), argv, root_.path());
-    const auto served = w.line_after("mrkv worker serving on http://127.0.0.1:", 10s);
+    const auto served = w.line_after("mrkv worker serving on " + worker_scheme + "127.0.0.1:", 10s);
     REQUIRE_MESSAGE(served, "the worker did not say where it serves:\n" << w.output());
+    last_served_ = worker_scheme + "127.0.0.1:" + *served;
     return w;
   }
 
@@ -119,6 +127,7 @@ class shared_nothing_job {
   }
 
   const std::string& url() const { return url_; }
+  const std::string& last_served() const { return last_served_; }  // the URL the last worker serves on
 
   std::vector<std::string> sequential() {
     const auto out = root_.path() / "sequential.txt";
@@ -148,6 +157,7 @@ class shared_nothing_job {
   std::string app_;
   std::vector<std::string> names_;
   std::string url_;
+  std::string last_served_;
   std::vector<std::string> names_of_processes_;
   std::vector<std::unique_ptr<process>> processes_;
 };
@@ -179,6 +189,43 @@ TEST_SUITE("mr_shuffle") {
 
   TEST_CASE("mr shuffle: three workers sharing no directory give the sequential answer for a plugin with a combiner") {
     check_job_matches_sequential(plugin_path("combining_wc"));
+  }
+
+  TEST_CASE("mr shuffle: over HTTPS with a token, workers serving TLS give the sequential answer") {
+    mrkv::test::tls_files tls;
+    shared_nothing_job job("wc");
+    const auto token = (job.root() / "token").string();
+    std::ofstream(token) << "open sesame\n";
+    auto& coordinator = job.coordinator({"--tls-cert", tls.cert, "--tls-key", tls.key, "--tls-ca", tls.cert,
+                                         "--auth-token-file", token});
+    REQUIRE(job.url().starts_with("https://"));
+    job.worker_flags = {"--tls-cert", tls.cert, "--tls-key", tls.key, "--tls-ca", tls.cert, "--auth-token-file", token};
+    job.worker_scheme = "https://";
+    for (int i = 1; i <= 3; ++i) job.worker(i);
+    REQUIRE_MESSAGE(coordinator.wait_for(job_limit) == 0, job.logs());
+    CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
+    CHECK(coordinator.output().find("could not fetch") == std::string::npos);
+    CHECK(coordinator.output().find("advertised as https://127.0.0.1:") == std::string::npos);  // a worker's line
+    CHECK_MESSAGE(job.logs().find("advertised as https://127.0.0.1:") != std::string::npos, job.logs());
+  }
+
+  TEST_CASE("mr shuffle: a worker with a token serves its map outputs only to callers with the token") {
+    shared_nothing_job job("wc");
+    const auto token = (job.root() / "token").string();
+    std::ofstream(token) << "open sesame\n";
+    job.coordinator({"--auth-token-file", token}, true);  // a job service: its workers stay up
+    job.worker_flags = {"--auth-token-file", token};
+    job.worker(1, true);
+    boost::asio::io_context context;
+    const auto served = mrkv::http::parse_url(job.last_served());
+    mrkv::http::client anonymous(context.get_executor(), served);
+    const auto refused = mrkv::test::run_until_done(context, anonymous.get("/v1/shuffle/1/map/0/0", 10s), 30s);
+    CHECK(refused.status == 401);
+    mrkv::http::client_options with_token;
+    with_token.auth_token = "open sesame";
+    mrkv::http::client admitted(context.get_executor(), served, with_token);
+    const auto missing = mrkv::test::run_until_done(context, admitted.get("/v1/shuffle/1/map/0/0", 10s), 30s);
+    CHECK(missing.status == 404);  // past the token check: there is no job 1 here
   }
 
   TEST_CASE("mr shuffle: a worker killed after its maps has them run again elsewhere and the answer is right") {

@@ -67,6 +67,10 @@ struct worker_config {
   // an address of all interfaces).
   std::optional<http::host_port> serve;
   std::string advertise;
+  // With serve: HTTPS with this PEM certificate chain and key (both or neither). Reducers and the
+  // coordinator trust it through their --tls-ca.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Called once the server listens, with its bound URL (the worker mode prints it).
   std::function<void(const std::string& url)> on_serving;
 };
