@@ -37,10 +37,11 @@ cores=$(nproc)
 "$root/scripts/deps.sh" wrk redis-server redis-tools nginx-light mawk gawk hyperfine util-linux python3 procps
 if [[ -z ${MRKV_BIN:-} ]]; then
   echo "bench: building build/release/mrkv" >&2
-  (cd "$root" && cmake --preset release >/dev/null && cmake --build --preset release --target mrkv >/dev/null)
+  (cd "$root" && cmake --preset release >/dev/null && cmake --build --preset release --target mrkv plugin_combining_wc >/dev/null)
   MRKV_BIN=$root/build/release/mrkv
 fi
 bin=$(readlink -f "$MRKV_BIN")
+plugins=$(dirname "$bin")/plugins  # the test plugins built beside it
 [[ -x $bin ]] || { echo "bench: $MRKV_BIN is not an executable" >&2; exit 2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if (($(ulimit -n) < 2200)); then
@@ -591,8 +592,40 @@ EOF
     row "2 workers, whole job / 0.25 s" "" "" "$x (to 0.25 s)" "<= 1.0" "$V" ""
   fi
   end_table
+  ((n == 5 || n == 20)) && mr_combiner_bytes "$n"
   rm -rf "$work/corpus-$n" "$job1" "$job2" "$job3"
   [[ -z $shm ]] || rm -rf "$shm/job2"
+}
+
+# What a combiner saves on the wire: the shared-nothing job with the test plugin combining_wc (the lab's
+# wc map, a "1" per word, plus a combiner that sums them) and with its combiner switched off
+# (MRKV_TEST_NO_COMBINE=1), on the current corpus. Every byte of map output is fetched by a reducer
+# once, so the workers' map output files are the bytes shuffled.
+mr_combiner_bytes() { # COPIES
+  local n=$1 plugin=$plugins/combining_wc.so job=$work/combine-job on off on_s off_s t
+  [[ -f $plugin ]] || { say "bench: no $plugin: combiner bytes skipped"; return 0; }
+  map_bytes() { find "$job" -path "$job/worker-*" -name '*.map' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+  timed_job() { # ENV...: runs the job, prints its seconds
+    local started
+    rm -rf "$job"
+    started=$(date +%s%N)
+    env "$@" MR_JOB_SERVE=1 MR_JOB_APP="$plugin" "$here/mr_job.sh" "$bin" 2 "$job" "${CORPUS[@]}" ||
+      die "the combiner job failed: $(tail -3 "$job"/*.log)"
+    awk -v ns=$(( $(date +%s%N) - started )) 'BEGIN { printf "%.3f", ns / 1e9 }'
+  }
+  on_s=$(timed_job -u MRKV_TEST_NO_COMBINE)
+  on=$(map_bytes)
+  cat "$job"/mr-out-* | sort | cmp -s - "$work/mr-out-$n/ref" || check_failed "combining_wc over ${n}x differs from mrkv sequential's wc"
+  off_s=$(timed_job MRKV_TEST_NO_COMBINE=1)
+  off=$(map_bytes)
+  cat "$job"/mr-out-* | sort | cmp -s - "$work/mr-out-$n/ref" || check_failed "combining_wc without its combiner over ${n}x differs"
+  rm -rf "$job"
+  t=$(ratio "$off" "$on")
+  table "Bytes shuffled with and without a combiner, ${n}x corpus (2 workers sharing nothing, one run each)" \
+    "app" "bytes shuffled" "job seconds" "ratio"
+  row "combining_wc, combiner on" "$on" "$on_s" "1.00"
+  row "combining_wc, combiner off (MRKV_TEST_NO_COMBINE=1)" "$off" "$off_s" "$t (to on)"
+  end_table
 }
 
 mr_stream_compare() { # COPIES: wc as a streaming app (mawk mapper and reducer) beside mawk alone

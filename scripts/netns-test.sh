@@ -8,6 +8,11 @@
 #     (nftables drop in and out); the task must go to another worker after the task timeout, the output
 #     must equal mrkv sequential's, and the cut-off worker must exit 0 by itself once it has not heard
 #     from the coordinator for its --give-up-after.
+#   MapReduce sharing nothing: a second job, coordinator on host 1 with the inputs in its own directory,
+#     workers on hosts 2-4 with --serve, each in a directory of its own. Once the job is in its reduce
+#     phase, with maps done on every worker, host 3 is cut off and host 2 gets 20 % random input loss on
+#     its link. Reducers cannot fetch host 3's map outputs: those maps must run again elsewhere and the
+#     output must equal mrkv sequential's; host 2's maps are fetched through the loss and never re-run.
 #   Key/value: server on host 1 behind 20 % random input loss (nftables numgen), clerks on hosts 2-4
 #     appending unique tokens and reading, then host 2 cut off for two seconds and healed. The history
 #     (JSON lines) must be linearizable (test/kv/history_file_test.cpp, the project's checker) and every
@@ -68,7 +73,7 @@ teardown() {
   wait 2>/dev/null || true
   for ns in $(namespaces); do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "/etc/netns/$P-h4"
-  rm -rf "$W/mr" "$W/kv" "$W/stop"
+  rm -rf "$W/mr" "$W/mr2" "$W/kv" "$W/stop"
 }
 torn_down=0
 on_exit() {
@@ -205,6 +210,108 @@ h3_exit() {
   [[ $rc3 == 0 ]] && (( h3_exit_ms <= bound_ms )) && grep -q 'has not answered' "$mr/worker-h3.log"
 }
 check "MapReduce: the cut-off worker exits 0 by itself after --give-up-after $give_up s of silence" h3_exit
+
+# --- MapReduce sharing nothing ----------------------------------------------------------------------------
+sn=$W/mr2
+mkdir -p "$sn/h1" "$sn/h2" "$sn/h3" "$sn/h4"
+cp test/data/gutenberg/pg-*.txt "$sn/h1/"
+coord2=http://$NET.1:7710
+sn_task_timeout=4
+slow_reduce_ms=1500
+job2_json() { in_ns 1 curl -sf --max-time 1 "$coord2/v1/job"; }
+in_ns 1 "$mrkv" coordinator --listen "$NET.1:7710" --workdir "$sn/h1" --reduce 6 --task-timeout $sn_task_timeout \
+  --no-backup-tasks "${inputs[@]}" > "$sn/coordinator.out" 2> "$sn/coordinator.log" &
+sn_coordinator_pid=$!
+wait_until 10 in_ns 1 curl -sf --max-time 1 "$coord2/healthz" || { cat "$sn/coordinator.log" >&2; exit 1; }
+declare -A sn_worker_pid
+sn_worker() {  # sn_worker HOST [ENV...]: a --serve worker in its own directory; each reduce task takes 1.5 s
+  local h=$1; shift
+  in_ns "$h" env MRKV_SLOW_REDUCE_MS=$slow_reduce_ms "$@" "$mrkv" worker --id "h$h" --coordinator "$coord2" \
+    --app "$slow" --workdir "$sn/h$h" --serve "$NET.$h:7900" --give-up-after 8 --call-timeout 1.5 --poll-wait 1 \
+    > "$sn/worker-h$h.out" 2> "$sn/worker-h$h.log" &
+  sn_worker_pid[$h]=$!
+}
+# Host 3's maps take 0.3 s longer, so that hosts 2 and 4 get maps too.
+sn_worker 3 MRKV_SLOW_MAP_MS=300
+sn_worker 2
+sn_worker 4
+sn_started=$(now_ns)
+in_reduce() { job2_json | jq -e '.phase == "reduce"'; }
+reduce_reached=no
+wait_until 30 in_reduce && reduce_reached=yes
+# The first reduce tasks have fetched already; the later ones (each task takes 1.5 s) fetch after this.
+cut 3
+in_ns 2 nft -f - <<'EOF'
+table inet mrkv_loss2 {
+  chain in { type filter hook input priority 0; iifname "eth0" numgen random mod 100 < 20 drop; }
+}
+EOF
+sn_cut_at=$(now_ns)
+note "shared nothing: host 3 cut off and 20 % loss on host 2, $(( (sn_cut_at - sn_started) / 1000000 )) ms after the workers started"
+outputs_at_cut=$(job2_json | jq -r '.map_outputs | to_entries[] | "\(.key) \(.value)"' || true)
+maps_of() { awk -v url="http://$NET.$1:7900" '$2 == url {print $1}' <<< "$outputs_at_cut" | xargs; }
+h2_maps=$(maps_of 2)
+h3_maps=$(maps_of 3)
+h4_maps=$(maps_of 4)
+sn_layout() {
+  echo "map outputs when the reduce phase began: host 2: ${h2_maps:-none}; host 3: ${h3_maps:-none}; host 4: ${h4_maps:-none}"
+  [[ $reduce_reached == yes && -n $h2_maps && -n $h3_maps ]]
+}
+check "shared nothing: in the reduce phase, hosts 2 and 3 hold map outputs when host 3 is cut off" sn_layout
+
+sn_rc=timeout
+for _ in $(seq 1 900); do kill -0 "$sn_coordinator_pid" 2>/dev/null || break; sleep 0.1; done
+if ! kill -0 "$sn_coordinator_pid" 2>/dev/null; then
+  sn_rc=0
+  wait "$sn_coordinator_pid" || sn_rc=$?
+fi
+sn_job_ms=$(( ($(now_ns) - sn_cut_at) / 1000000 ))
+in_ns 2 nft delete table inet mrkv_loss2
+heal 3
+for h in 2 3 4; do
+  kill "${sn_worker_pid[$h]}" 2>/dev/null || true
+  wait "${sn_worker_pid[$h]}" 2>/dev/null || true
+done
+sn_reran() {
+  local lost m by
+  echo "coordinator exit $sn_rc, $sn_job_ms ms after the cut: $(grep 'job done in' "$sn/coordinator.log" | sed 's/.*\] //' | tail -1)"
+  [[ $sn_rc == 0 ]] || { tail -5 "$sn/coordinator.log"; return 1; }
+  lost=$(grep 'taken for lost' "$sn/coordinator.log" || true)
+  [[ -n $lost ]] || { echo "no map output was taken for lost"; return 1; }
+  sed 's/^\(.\{23\}\).*\] /\1 /' <<< "$lost"
+  for m in $h3_maps; do
+    # The last attempt of each of host 3's maps was done by another host.
+    by=$(grep -E "\] map task $m done by worker " "$sn/coordinator.log" | tail -1 | sed -E 's/.* done by worker (h[0-9]+).*/\1/')
+    [[ -n $by && $by != h3 ]] || { echo "map $m was last done by '${by:-nobody}'"; return 1; }
+    echo "map $m: run again, done by $by"
+  done
+}
+check "shared nothing: host 3's map outputs are taken for lost and their maps run again elsewhere; the job ends" sn_reran
+sn_output() {
+  local stray
+  sort "$sn"/h1/mr-out-* | grep . > "$sn/all.txt" || true
+  cmp -s "$sn/all.txt" "$mr/correct.txt" || { diff "$sn/all.txt" "$mr/correct.txt" | head -5; return 1; }
+  stray=$(find "$sn/h1" -name '*.map' | head -3)
+  [[ -z $stray ]] || { echo "map outputs in the coordinator's directory: $stray"; return 1; }
+  echo "$(wc -l < "$sn/all.txt") lines in the coordinator's directory, identical; no map output there"
+  grep -h 'counter mrkv,reduce_input_bytes' "$sn/coordinator.log" | sed 's/.*\] /shuffled: /'
+}
+check "shared nothing: the output, in the coordinator's directory, = mrkv sequential" sn_output
+sn_h2_kept() {
+  local failures reruns m
+  failures=$(grep -c 'could not fetch the output of map' "$sn/coordinator.log" || true)
+  reruns=$(grep 'taken for lost' "$sn/coordinator.log" | grep -c 'on worker h2 ' || true)
+  echo "fetch failures reported (all hosts): $failures; reruns of host 2's outputs: $reruns"
+  ((reruns == 0)) || return 1
+  for m in $h2_maps; do
+    if grep -qE "\] map task $m \(attempt [2-9]" "$sn/coordinator.log"; then
+      echo "map $m of host 2 was handed out again"
+      return 1
+    fi
+  done
+  echo "host 2's maps ($h2_maps) each ran once: reducers fetched their outputs through the loss"
+}
+check "shared nothing: host 2's maps, behind 20 % loss, are not run again" sn_h2_kept
 
 # --- key/value -----------------------------------------------------------------------------------------
 kv=$W/kv
@@ -385,7 +492,7 @@ cleanup_check() {
   [[ -z $left ]] || { echo "namespaces left: $left"; return 1; }
   [[ ! -e /etc/netns/$P-h4 ]] || { echo "/etc/netns/$P-h4 left"; return 1; }
   local pid
-  for pid in "$coordinator_pid" "${worker_pid[@]}" "$kvserver_pid" "${clerk_pid[@]}"; do
+  for pid in "$coordinator_pid" "${worker_pid[@]}" "$sn_coordinator_pid" "${sn_worker_pid[@]}" "$kvserver_pid" "${clerk_pid[@]}"; do
     kill -0 "$pid" 2>/dev/null && left+=" $pid"
   done
   [[ -z $left ]] || { echo "processes left:$left"; return 1; }

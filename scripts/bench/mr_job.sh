@@ -4,10 +4,11 @@
 # them to exit. Outputs are WORKDIR/mr-out-*; WORKDIR should be empty (the caller clears it).
 # With MR_JOB_SERVE=1 the workers share nothing: each has its own directory WORKDIR/worker-I and
 # serves its map outputs (--serve 127.0.0.1:0), and the coordinator gathers the outputs in WORKDIR.
-# usage: [MR_JOB_SERVE=1] mr_job.sh MRKV_BINARY WORKERS WORKDIR INPUT...
+# MR_JOB_APP picks the workers' --app (default: the built-in wc).
+# usage: [MR_JOB_SERVE=1] [MR_JOB_APP=APP] mr_job.sh MRKV_BINARY WORKERS WORKDIR INPUT...
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/coordinator.sh"
-bin=$1 workers=$2 dir=$3
+bin=$1 workers=$2 dir=$3 app=${MR_JOB_APP:-wc}
 shift 3
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -23,10 +24,10 @@ pids+=("$coordinator_pid")
 for ((i = 1; i <= workers; i++)); do
   if [[ ${MR_JOB_SERVE:-} == 1 ]]; then
     mkdir -p "$dir/worker-$i"
-    "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$dir/worker-$i" --serve 127.0.0.1:0 \
+    "$bin" worker --coordinator "$coordinator_url" --app "$app" --workdir "$dir/worker-$i" --serve 127.0.0.1:0 \
       --log-level warn > /dev/null 2> "worker-$i.log" &
   else
-    "$bin" worker --coordinator "$coordinator_url" --app wc --workdir "$dir" --log-level warn 2> "worker-$i.log" &
+    "$bin" worker --coordinator "$coordinator_url" --app "$app" --workdir "$dir" --log-level warn 2> "worker-$i.log" &
   fi
   pids+=("$!")
 done

@@ -225,13 +225,10 @@ http::reply coordinator::fetch_failed(const http::request& req) {
   bool silent = false;
   for (const auto& w : table_.workers())
     if (w.id == holder) silent = now - w.last_contact >= config_.table.task_timeout;
-  const bool rerun = table_.report_lost_output(report.map, report.worker, silent || report.gone, now);
-  if (rerun)
-    log::warn("coordinator", "map task " + std::to_string(report.map) + ": its output on worker " + holder +
-                                 " is taken for lost (" + (report.gone ? "its worker does not have it" : silent ? "the worker is silent" : "two reducers failed") +
-                                 "): running it again");
+  const auto rerun = table_.report_fetch_failure(report.map, report.worker, report.gone, silent, now);
+  if (!rerun.empty()) log::warn("coordinator", describe_lost_outputs(rerun, holder, report.gone, silent));
   wake_waiters();
-  return http::json_reply({{"result", rerun ? "map_rerun" : "recorded"}});
+  return http::json_reply({{"result", rerun.empty() ? "recorded" : "map_rerun"}});
 }
 
 http::reply coordinator::input(const http::request& req) const {

@@ -428,15 +428,13 @@ http::reply job_service::fetch_failed(const http::request& req) {
   const auto holder = table.map_holder(report.map);
   const auto seen = workers_.find(holder);
   const bool silent = seen == workers_.end() || now - seen->second.last_contact >= j->spec.task_timeout;
-  const bool rerun = table.report_lost_output(report.map, report.worker, silent || report.gone, now);
-  if (rerun) {
-    log::warn("coordinator", "job " + j->id + ": map task " + std::to_string(report.map) + ": its output on worker " +
-                                 holder + " is taken for lost (" +
-                                 (report.gone ? "its worker does not have it" : silent ? "the worker is silent" : "two reducers failed") + "): running it again");
+  const auto rerun = table.report_fetch_failure(report.map, report.worker, report.gone, silent, now);
+  if (!rerun.empty()) {
+    log::warn("coordinator", "job " + j->id + ": " + describe_lost_outputs(rerun, holder, report.gone, silent));
     follow_table(*j);
   }
   wake_waiters();
-  return http::json_reply({{"result", rerun ? "map_rerun" : "recorded"}});
+  return http::json_reply({{"result", rerun.empty() ? "recorded" : "map_rerun"}});
 }
 
 http::reply job_service::input(const http::request& req) {

@@ -271,6 +271,31 @@ bool task_table::report_lost_output(int task, std::string_view reporter, bool ce
   return true;
 }
 
+std::vector<int> task_table::report_fetch_failure(int task, std::string_view reporter, bool gone, bool holder_silent,
+                                                  clock::time_point now) {
+  std::vector<int> rerun;
+  if (!holder_silent) {
+    if (report_lost_output(task, reporter, gone, now)) rerun.push_back(task);
+    return rerun;
+  }
+  const auto holder = map_holder(task);
+  if (holder.empty()) return rerun;
+  for (int m = 0; m < n_map(); ++m)
+    if (map_holder(m) == holder && report_lost_output(m, reporter, true, now)) rerun.push_back(m);
+  return rerun;
+}
+
+std::string describe_lost_outputs(const std::vector<int>& maps, std::string_view holder, bool gone, bool holder_silent) {
+  std::string text = maps.size() == 1 ? "map task " : "map tasks ";
+  for (std::size_t i = 0; i < maps.size(); ++i) text += (i ? ", " : "") + std::to_string(maps[i]);
+  text += maps.size() == 1 ? ": its output on worker " : ": their outputs on worker ";
+  text += holder;
+  text += maps.size() == 1 ? " is taken for lost (" : " are taken for lost (";
+  text += gone ? "its worker does not have it" : holder_silent ? "the worker is silent" : "two reducers failed";
+  text += maps.size() == 1 ? "): running it again" : "): running them again";
+  return text;
+}
+
 bool task_table::count_failure(task_kind kind, int index, task_state& t) {
   if (config_.max_failed_attempts <= 0 || t.failures < config_.max_failed_attempts) return false;
   phase_ = job_phase::failed;

@@ -240,7 +240,7 @@ TEST_SUITE("mr_shuffle") {
     REQUIRE_MESSAGE(coordinator.wait_for(job_limit) == 0, job.logs());
     const auto log = coordinator.output();
     CHECK_MESSAGE(log.find("could not fetch the output of map") != std::string::npos, log);
-    CHECK_MESSAGE(log.find("is taken for lost") != std::string::npos, log);
+    CHECK_MESSAGE(log.find("taken for lost") != std::string::npos, log);
     CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
   }
 

@@ -433,4 +433,29 @@ TEST_CASE("task table: a lost map output runs the map again: at once when certai
   CHECK(table.errors().empty());
 }
 
+TEST_CASE("task table: a fetch failure from a silent holder runs all its maps again, one that answered gone only that map") {
+  task_table table(job(4, 1, false), t0);
+  // Maps 0 and 2 on worker a, 1 and 3 on worker b.
+  for (int m = 0; m < 4; ++m) {
+    const std::string w = m % 2 == 0 ? "a" : "b";
+    auto got = table.assign(w, "h", t0);
+    REQUIRE(got);
+    REQUIRE(table.complete(w, task_kind::map, got->task, got->attempt, t0, "http://" + w) == report_outcome::completed);
+  }
+  REQUIRE(table.map_holder(0) == "a");
+  REQUIRE(table.map_holder(3) == "b");
+  // b answered that map 1's output is missing: only map 1 runs again.
+  CHECK(table.report_fetch_failure(1, "r", true, false, t0) == std::vector<int>{1});
+  CHECK(table.map_holder(3) == "b");
+  // a has been silent: both of its outputs are gone with it.
+  CHECK(table.report_fetch_failure(2, "r", false, true, t0) == std::vector<int>{0, 2});
+  CHECK(table.map_locations() == std::vector<std::string>{"", "", "", "http://b"});
+  // A lone report without certainty changes nothing.
+  CHECK(table.report_fetch_failure(3, "r", false, false, t0).empty());
+  CHECK(describe_lost_outputs({0, 2}, "a", false, true) ==
+        "map tasks 0, 2: their outputs on worker a are taken for lost (the worker is silent): running them again");
+  CHECK(describe_lost_outputs({1}, "b", true, false) ==
+        "map task 1: its output on worker b is taken for lost (its worker does not have it): running it again");
+}
+
 }  // TEST_SUITE

@@ -167,11 +167,16 @@ class task_table {
   // A reducer (`reporter`) could not fetch map `task`'s output. The output is taken for lost, and the
   // map is run again, when `certain` (its holder has been silent for the task timeout, which the caller
   // judges from its contacts, or answered that the output is missing or damaged) or when two different
-  // workers have reported it: one reducer alone
-  // may only have a slow link, as Hadoop reasons. Returns true when the map goes back to idle (phase
-  // map again until it is done; reduces already done stay done). False: noted, or nothing to do (the
-  // map is not done, or the job is over).
+  // workers have reported it: one reducer alone may only have a slow link, as Hadoop reasons. Returns
+  // true when the map goes back to idle (phase map again until it is done; reduces already done stay
+  // done). False: noted, or nothing to do (the map is not done, or the job is over).
   bool report_lost_output(int task, std::string_view reporter, bool certain, clock::time_point now);
+  // The same as a reducer's report reaches a coordinator: `gone`, the holder answered that it does not
+  // have the output; `holder_silent`, the holder has not been heard from for the task timeout, so it is
+  // gone and with it every map output it held, which all go back to idle at once (each would otherwise
+  // cost a reducer its whole fetch timeout to find out). Returns the maps run again, in order.
+  std::vector<int> report_fetch_failure(int task, std::string_view reporter, bool gone, bool holder_silent,
+                                        clock::time_point now);
   // With timeouts_count_as_failures: each task of the current phase whose newest attempt has timed out
   // is counted failed once ("attempt A on worker W did not finish within S s"), as if its worker had
   // reported it; the job fails when that was the last failure allowed. assign() calls it; a caller with
@@ -252,5 +257,9 @@ class task_table {
   std::optional<clock::time_point> finished_;
   std::string failure_;
 };
+
+// "map task 3: its output on worker W is taken for lost (why): running it again", for the log, from
+// what report_fetch_failure() returned and why.
+std::string describe_lost_outputs(const std::vector<int>& maps, std::string_view holder, bool gone, bool holder_silent);
 
 }  // namespace mrkv::mr
