@@ -232,6 +232,15 @@ class worker_loop {
         input_copy.path = co_await fetch_input(order);
         context.input_copy = input_copy.path;
       }
+      // This worker's own map outputs are read from its disk, as a shared directory's are: a request to
+      // itself would cost two HTTP ends and a copy for nothing (with 2 workers, half of every reduce).
+      std::size_t own_maps = 0;
+      if (store_)
+        for (auto& source : order.sources)
+          if (source == config_.advertise) {
+            source.clear();
+            ++own_maps;
+          }
       const bool remote = std::any_of(order.sources.begin(), order.sources.end(),
                                       [](const std::string& s) { return !s.empty(); });
       if (order.what == protocol::action::reduce && remote) {
@@ -245,8 +254,9 @@ class worker_loop {
           if (outcome.lost_map) co_return outcome;
           throw std::runtime_error(fetched.error);
         }
-        log::info("worker", task_name(order) + ": fetched " + std::to_string(fetched.bytes) + " bytes from " +
-                                std::to_string(order.sources.size()) + " maps");
+        log::info("worker", task_name(order) + ": fetched " + std::to_string(fetched.bytes) + " bytes of " +
+                                std::to_string(order.sources.size() - own_maps) + " maps' outputs" +
+                                (own_maps ? "; " + std::to_string(own_maps) + " read from this worker's disk" : ""));
         std::filesystem::path dir = config_.workdir;
         if (!order.dir.empty()) dir /= order.dir;
         from_sources = [&fetched, &order, dir](int m) {

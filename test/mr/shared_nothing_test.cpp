@@ -174,6 +174,8 @@ void check_job_matches_sequential(const std::string& app) {
   for (int i = 1; i <= 3; ++i) holding += has_file_ending(job.worker_dir(i), ".map") ? 1 : 0;
   CHECK(holding >= 2);
   CHECK(coordinator.output().find("could not fetch") == std::string::npos);
+  // A reducer reads the outputs of the maps it ran itself from its own disk, not over HTTP.
+  CHECK_MESSAGE(job.logs().find("read from this worker's disk") != std::string::npos, job.logs());
 }
 
 }  // namespace
