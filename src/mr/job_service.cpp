@@ -290,6 +290,7 @@ asio::awaitable<http::reply> job_service::next_task(http::request req) {
       order.dir = job_history::relative_dir(j.id);
       order.app = j.spec.app;
       order.service = true;
+      order.live_jobs = live_job_ids();
       if (picked->kind == task_kind::reduce) order.sources = protocol::sources_for(*j.table);
       seen->second.running = "job " + j.id + ": " + std::string(to_string(picked->kind)) + " task " +
                              std::to_string(picked->task);
@@ -302,6 +303,7 @@ asio::awaitable<http::reply> job_service::next_task(http::request req) {
     if (now >= deadline) {
       protocol::order idle;
       idle.service = true;
+      idle.live_jobs = live_job_ids();
       co_return http::json_reply(protocol::encode(idle));
     }
     timer.expires_at(wake ? std::min(deadline, *wake) : deadline);
@@ -400,6 +402,13 @@ http::reply job_service::task_failed(const http::request& req) {
       throw http::request_error(409, "attempt " + std::to_string(report.attempt) + " of " + task + " of job " +
                                          j->id + " was never handed out");
   }
+}
+
+std::vector<std::string> job_service::live_job_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& j : jobs_)
+    if (!over(j->state)) ids.push_back(j->id);
+  return ids;
 }
 
 http::reply job_service::fetch_failed(const http::request& req) {

@@ -240,6 +240,7 @@ nlohmann::json encode(const order& o) {
     if (o.app) j["app"] = encode(*o.app);
   }
   if (o.service) j["service"] = true;
+  if (o.live_jobs) j["live_jobs"] = *o.live_jobs;
   return j;
 }
 
@@ -363,6 +364,14 @@ order decode_order(const nlohmann::json& body) {
   }
   auto service = body.find("service");
   o.service = service != body.end() && service->is_boolean() && service->get<bool>();
+  if (auto live = body.find("live_jobs"); live != body.end()) {
+    if (!live->is_array()) bad("field 'live_jobs' must be an array of job ids");
+    o.live_jobs.emplace();
+    for (const auto& id : *live) {
+      if (!id.is_string()) bad("field 'live_jobs' must hold strings");
+      o.live_jobs->push_back(checked_name(id.get<std::string>(), "live_jobs", false));
+    }
+  }
   return o;
 }
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <random>
 
 namespace mrkv::mr {
@@ -104,6 +105,7 @@ class worker_loop {
         co_await pause(first_backoff);
         continue;
       }
+      if (store_ && order.live_jobs) drop_map_outputs_except(*order.live_jobs);
       if (order.service && !service_) {
         service_ = true;
         log::info("worker", "the coordinator is a job service: staying up between jobs" +
@@ -112,6 +114,7 @@ class worker_loop {
       switch (order.what) {
         case protocol::action::wait: continue;  // the request itself waited; ask again at once
         case protocol::action::exit:
+          if (store_) drop_map_outputs_except({});
           log::info("worker", "job done: exiting after " + std::to_string(summary_.tasks_run) + " tasks");
           summary_.why = worker_summary::ending::told_exit;
           co_return summary_;
@@ -148,6 +151,11 @@ class worker_loop {
         if (summary_.why == worker_summary::ending::app_failed) co_return summary_;
         continue;
       }
+      if (store_ && kind == task_kind::map) {
+        std::filesystem::path dir = config_.workdir;
+        if (!order.dir.empty()) dir /= order.dir;
+        map_outputs_written_[order.job].push_back(dir / map_output_file_name(order.task));
+      }
       protocol::done_request report{config_.id, kind, order.task, order.attempt, std::move(outcome.counts),
                                     order.job, store_ ? config_.advertise : std::string()};
       auto reply = co_await call(protocol::done_path, protocol::encode(report), config_.call_timeout);
@@ -160,6 +168,33 @@ class worker_loop {
   static std::string task_name(const protocol::order& o) {
     return std::string(protocol::to_string(o.what)) + " task " + std::to_string(o.task) + " (attempt " +
            std::to_string(o.attempt) + (o.backup ? ", backup" : "") + ")";
+  }
+
+  // Deletes the map outputs this worker wrote for jobs not in `live` (a one-job coordinator's job has
+  // the id ""): once a job is over no reducer fetches them, and a worker pool that stays up would
+  // otherwise keep every job's intermediate data. Reduce outputs stay: its directory may be the
+  // coordinator's own, where they are the results.
+  void drop_map_outputs_except(const std::vector<std::string>& live) {
+    for (auto it = map_outputs_written_.begin(); it != map_outputs_written_.end();) {
+      if (std::find(live.begin(), live.end(), it->first) != live.end()) {
+        ++it;
+        continue;
+      }
+      std::uintmax_t bytes = 0;
+      std::size_t files = 0;
+      for (const auto& path : it->second) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        if (!ec && std::filesystem::remove(path, ec)) {
+          bytes += size;
+          ++files;
+        }
+      }
+      log::info("worker", "removed " + std::to_string(files) + " map output files (" + std::to_string(bytes) +
+                              " bytes) of " + (it->first.empty() ? std::string("the job") : "job " + it->first) +
+                              ": it is over");
+      it = map_outputs_written_.erase(it);
+    }
   }
 
   asio::awaitable<void> pause(milliseconds how_long) {
@@ -363,6 +398,9 @@ class worker_loop {
   asio::thread_pool& pool_;
   shuffle_store* store_;
   std::optional<shuffle_fetcher> fetcher_;  // made on the loop's executor when run() starts
+  // --serve: the map output files this worker wrote and reported done, by job id ("" for a one-job
+  // coordinator's), until the job is over (drop_map_outputs_except()).
+  std::map<std::string, std::vector<std::filesystem::path>> map_outputs_written_;
   bool service_ = false;   // the coordinator said it is a job service
   bool send_app_ = true;   // false once a coordinator refused the "app" member
   worker_summary summary_;

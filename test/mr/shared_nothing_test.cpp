@@ -14,6 +14,7 @@
 #include "mrkv/mr/task_files.hpp"
 #include "mrkv/mr/task_runner.hpp"
 #include "support/async.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/tls_files.hpp"
 
@@ -165,14 +166,23 @@ class shared_nothing_job {
 void check_job_matches_sequential(const std::string& app) {
   shared_nothing_job job(app);
   auto& coordinator = job.coordinator({});
-  for (int i = 1; i <= 3; ++i) job.worker(i);
+  std::vector<process*> workers;
+  for (int i = 1; i <= 3; ++i) workers.push_back(&job.worker(i));
   REQUIRE_MESSAGE(coordinator.wait_for(job_limit) == 0, job.logs());
   CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
   // The maps' outputs stayed with the workers, and the reducers' outputs came to the coordinator.
   CHECK_FALSE(has_file_ending(job.coordinator_dir(), ".map"));
-  int holding = 0;
-  for (int i = 1; i <= 3; ++i) holding += has_file_ending(job.worker_dir(i), ".map") ? 1 : 0;
-  CHECK(holding >= 2);
+  // Told to exit, each worker deleted the map outputs it held: at least two held some.
+  int held = 0;
+  for (int i = 1; i <= 3; ++i) {
+    auto& w = *workers[static_cast<std::size_t>(i - 1)];
+    REQUIRE_MESSAGE(w.wait_for(10s) == 0, job.logs());
+    CHECK_FALSE(has_file_ending(job.worker_dir(i), ".map"));
+    const auto log = w.output();
+    const auto at = log.find("] removed ");
+    if (at != std::string::npos && std::stoi(log.substr(at + 10)) > 0) ++held;
+  }
+  CHECK_MESSAGE(held >= 2, job.logs());
   CHECK(coordinator.output().find("could not fetch") == std::string::npos);
   // A reducer reads the outputs of the maps it ran itself from its own disk, not over HTTP.
   CHECK_MESSAGE(job.logs().find("read from this worker's disk") != std::string::npos, job.logs());
@@ -260,6 +270,14 @@ TEST_SUITE("mr_shuffle") {
     CHECK(status.body["shuffled_bytes"].get<long long>() > 100'000);
     for (const auto& task : status.body["tasks"]["map"])
       CHECK_MESSAGE(task["output"].get<std::string>().starts_with("http://127.0.0.1:"), task.dump());
+    // The job is over: the workers, which stay up, delete its map outputs on their next order.
+    const auto no_map_outputs = [&] {
+      for (int i = 1; i <= 3; ++i)
+        if (has_file_ending(job.worker_dir(i), ".map")) return false;
+      return true;
+    };
+    CHECK_MESSAGE(mrkv::test::poll_until(no_map_outputs, 10s), job.logs());
+    CHECK(job.logs().find("of job 1: it is over") != std::string::npos);
   }
 
   TEST_CASE("mr shuffle: a damaged map output is refused by its worker and reported as gone by the fetcher") {

@@ -110,6 +110,8 @@ class job_service {
   http::reply done_reply(job& j, const protocol::done_request& report);
   http::reply task_failed(const http::request& req);
   http::reply fetch_failed(const http::request& req);
+  // The jobs not over, for the orders' "live_jobs" (protocol.hpp).
+  std::vector<std::string> live_job_ids() const;
   http::reply input(const http::request& req);
   // Moves the job's state along its table's phase; ends it when the table says so.
   void follow_table(job& j);

@@ -46,6 +46,9 @@
 //     -> 200 {"result": "recorded"} or {"result": "map_rerun"}; {"result": "already_done"} when over
 //   GET /v1/inputs/JOB/M (JOB "-" for a one-job coordinator): the input file of map M, for a worker
 //     that cannot read the path itself; "Range: bytes=A-B" is honoured (206).
+//   A job service adds "live_jobs": [ID, ...] to every order: the jobs not over yet. A --serve worker
+//     deletes the map outputs it wrote for any other job (no reducer will fetch them again), as it
+//     deletes its one job's when told to exit.
 #pragma once
 
 #include "mrkv/mr/counters.hpp"
@@ -148,6 +151,7 @@ struct order {
   std::string dir;
   std::optional<app_spec> app;
   bool service = false;
+  std::optional<std::vector<std::string>> live_jobs;  // any action, from a job service
 };
 
 nlohmann::json encode(const next_request& r);
