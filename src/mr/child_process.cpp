@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,12 +12,16 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <system_error>
 
 extern char** environ;
 
 namespace mrkv::mr {
 namespace {
+
+// glibc 2.36's <sys/pidfd.h> declares pidfd_open without extern "C", so C++ can't link to it.
+int open_pidfd(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 [[noreturn]] void throw_errno(const char* what, int err = errno) {
   throw std::system_error(err, std::generic_category(), what);
@@ -65,7 +70,10 @@ class child_guard {
   ~child_guard() {
     pid_t expected = pid_ > 0 ? pid_ : -pid_;
     running_group.compare_exchange_strong(expected, 0);
-    if (pid_ <= 0) return;
+    if (pid_ <= 0) {
+      kill_rest_of_group();
+      return;
+    }
     kill_group();
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
@@ -75,15 +83,26 @@ class child_guard {
     ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
   }
+  // Reaps the child if it has exited; its wait status then.
+  std::optional<int> try_reap() {
+    int status = 0;
+    pid_t got;
+    while ((got = ::waitpid(pid_, &status, WNOHANG)) < 0)
+      if (errno != EINTR) throw_errno("waitpid");
+    if (got == 0) return std::nullopt;
+    pid_ = -pid_;  // reaped: the destructor only clears running_group (and kills what is left)
+    return status;
+  }
   int wait() {
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0)
       if (errno != EINTR) throw_errno("waitpid");
-    // The group may hold more than the shell (a pipeline's other stages, a background job): gone too.
-    ::kill(-pid_, SIGKILL);
-    pid_ = -pid_;  // reaped; the destructor only clears running_group
+    pid_ = -pid_;
     return status;
   }
+  // After the child is reaped, its number may be reused, but its group's cannot while a member lives.
+  void kill_rest_of_group() const noexcept { ::kill(pid_ > 0 ? -pid_ : pid_, SIGKILL); }
+  pid_t pid() const noexcept { return pid_ > 0 ? pid_ : -pid_; }
 
  private:
   pid_t pid_;
@@ -198,23 +217,34 @@ command_result run_command(const std::string& command, const std::vector<std::st
   null_in.reset();
   if (feeding) set_nonblocking(in_write.get());
 
+  // The child's exit is watched through a pidfd, so that neither a child that closes its output and
+  // goes on running nor one that exits leaving a background job holding the pipes escapes the deadline.
+  // Without pidfds (an old kernel or a seccomp filter) the loop looks with waitpid every 50 ms instead.
+  fd_guard exit_fd(open_pidfd(child.pid()));
+  constexpr auto without_pidfd_every = std::chrono::milliseconds(50);
+  // Output that a background job of the command writes after the shell exited is taken for this long,
+  // then the rest of the group is killed: the shell's exit is what ends the command.
+  constexpr auto after_exit_grace = std::chrono::seconds(2);
+
   std::string chunk;       // bytes for standard input not yet written
   std::size_t written = 0;  // of chunk
   bool more_input = feeding;
   std::string buffer(64 * 1024, '\0');
   line_splitter err_lines(io.on_stderr_line);
   command_result result;
+  std::optional<int> status;  // once reaped
+  std::chrono::steady_clock::time_point stop_reading_at = deadline;
 
-  while (out_read.get() >= 0 || err_read.get() >= 0) {
+  while (out_read.get() >= 0 || err_read.get() >= 0 || !status) {
     if (in_write.get() >= 0 && written == chunk.size()) {
       chunk.clear();
       written = 0;
       while (more_input && chunk.size() < (64u << 10)) more_input = io.feed(chunk);
       if (chunk.empty() && !more_input) in_write.reset();  // EOF for the child
     }
-    pollfd fds[3];
+    pollfd fds[4];
     nfds_t n = 0;
-    int in_slot = -1, out_slot = -1, err_slot = -1;
+    int in_slot = -1, out_slot = -1, err_slot = -1, exit_slot = -1;
     if (in_write.get() >= 0) {
       in_slot = static_cast<int>(n);
       fds[n++] = {in_write.get(), POLLOUT, 0};
@@ -227,17 +257,31 @@ command_result run_command(const std::string& command, const std::vector<std::st
       err_slot = static_cast<int>(n);
       fds[n++] = {err_read.get(), POLLIN, 0};
     }
-    const auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= std::chrono::steady_clock::duration::zero()) {
+    if (!status && exit_fd.get() >= 0) {
+      exit_slot = static_cast<int>(n);
+      fds[n++] = {exit_fd.get(), POLLIN, 0};
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline && !status) {
       result.timed_out = true;
       child.kill_group();
       break;
     }
+    if (now >= stop_reading_at) {
+      child.kill_rest_of_group();
+      break;
+    }
+    auto left = std::min(deadline, stop_reading_at) - now;
+    if (!status && exit_fd.get() < 0) left = std::min<std::chrono::steady_clock::duration>(left, without_pidfd_every);
     const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     const int ready = ::poll(fds, n, static_cast<int>(std::min<long long>(wait_ms, 60'000)));
     if (ready < 0) {
       if (errno == EINTR) continue;
       throw_errno("poll");
+    }
+    if (!status && (exit_fd.get() < 0 || (exit_slot >= 0 && fds[exit_slot].revents != 0))) {
+      status = child.try_reap();
+      if (status) stop_reading_at = std::min(deadline, std::chrono::steady_clock::now() + after_exit_grace);
     }
     if (ready == 0) continue;
     if (in_slot >= 0 && fds[in_slot].revents != 0) {
@@ -271,10 +315,12 @@ command_result run_command(const std::string& command, const std::vector<std::st
   }
   err_lines.finish();
   in_write.reset();
-  const int status = child.wait();
+  if (!status) status = child.wait();  // killed at the deadline just now
+  // The group may hold more than the shell (a pipeline's other stages, a background job): gone too.
+  child.kill_rest_of_group();
   if (!result.timed_out) {
-    if (WIFEXITED(status)) result.exit_status = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    if (WIFEXITED(*status)) result.exit_status = WEXITSTATUS(*status);
+    if (WIFSIGNALED(*status)) result.signal = WTERMSIG(*status);
   } else {
     result.signal = SIGKILL;
   }

@@ -381,6 +381,39 @@ TEST_CASE("mr streaming: run_command: exit status and signal and standard error 
   CHECK(poll_until([&] { return gone(sleep_pid); }, 10s));
 }
 
+TEST_CASE("mr streaming: run_command: a command that closes its output and runs on is killed at the deadline") {
+  // Before the child's exit was watched, the end of both pipes left run_command in a waitpid() with no
+  // deadline: a task whose mapper did this never ended.
+  std::string pid_text;
+  mrkv::mr::command_io io;
+  io.on_stdout = [&](std::string_view bytes) { pid_text.append(bytes); };
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = mrkv::mr::run_command("echo $$; exec sleep 300 >&- 2>&-", {}, io, started + 1s);
+  CHECK(r.timed_out);
+  CHECK(r.signal == SIGKILL);
+  CHECK(std::chrono::steady_clock::now() - started < 20s);
+  const pid_t shell_pid = std::stoi(pid_text);
+  CHECK(gone(shell_pid));
+}
+
+TEST_CASE("mr streaming: run_command: a shell that exits leaving a background job on its output ends the command") {
+  // The job's output after the exit is still taken for a grace period, then the job is killed: the
+  // shell's status is the command's, not a time out at the deadline.
+  std::string out;
+  mrkv::mr::command_io io;
+  io.on_stdout = [&](std::string_view bytes) { out.append(bytes); };
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = mrkv::mr::run_command("(sleep 0.2; echo late; exec sleep 300) & echo $!; exit 5", {}, io,
+                                       started + 60s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.exit_status == 5);
+  CHECK(out.find("late\n") != std::string::npos);
+  CHECK(took < 15s);
+  const pid_t job_pid = std::stoi(out);
+  CHECK(poll_until([&] { return gone(job_pid); }, 10s));
+}
+
 TEST_CASE("mr streaming: wc and indexer in Python and awk through mrkv sequential - the built-in apps' output") {
   stream_job job;
   INFO(job);

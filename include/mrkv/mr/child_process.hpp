@@ -40,7 +40,9 @@ struct command_result {
 
 // Runs `command` through /bin/sh -c in the current directory with the current environment plus `env`
 // ("NAME=value" entries, replacing variables of the same name), until it exits and its output pipes
-// are closed, or until `deadline`. SIGPIPE has its default action in the child. Throws
+// are closed, or until `deadline`. Once the shell has exited, whatever is left of its process group (a
+// background job still holding the pipes) has 2 s to finish its output and is then killed; a command
+// that closes its output but goes on running is killed at the deadline like any other. SIGPIPE has its default action in the child. Throws
 // std::system_error when the child can't be started; any exception from a callback kills the child's
 // process group, reaps it, and propagates.
 command_result run_command(const std::string& command, const std::vector<std::string>& env, command_io io,
