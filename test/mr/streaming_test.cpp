@@ -414,6 +414,42 @@ TEST_CASE("mr streaming: run_command: a shell that exits leaving a background jo
   CHECK(poll_until([&] { return gone(job_pid); }, 10s));
 }
 
+TEST_CASE("mr streaming: run_command: one simple command replaces the shell - anything else runs under it as written") {
+  auto run = [](const std::string& command) {
+    std::string out;
+    mrkv::mr::command_io io;
+    io.on_stdout = [&](std::string_view bytes) { out.append(bytes); };
+    const auto r = mrkv::mr::run_command(command, {"MRKV_TEST_VAR=x"}, io, std::chrono::steady_clock::now() + 30s);
+    return std::pair{r, out};
+  };
+  // The 4th field of /proc/self/stat is the parent's pid: this process when sh exec'd the program.
+  auto parent_of_reader = [&](const std::string& command) {
+    const auto [r, out] = run(command);
+    REQUIRE(r.ok());
+    std::istringstream fields(out.substr(out.rfind(')') + 2));
+    std::string state;
+    pid_t parent = 0;
+    fields >> state >> parent;
+    return parent;
+  };
+  CHECK(parent_of_reader("cat /proc/self/stat") == ::getpid());
+  CHECK(parent_of_reader("LC_ALL=C cat '/proc/self/stat'") == ::getpid());
+  CHECK(parent_of_reader("cat /proc/self/stat | cat") != ::getpid());
+  CHECK(parent_of_reader("cat /proc/self/stat; true") != ::getpid());
+
+  CHECK(run("exit 3").first.exit_status == 3);
+  CHECK(run("  true  ").first.ok());
+  CHECK(run("ONLY=assignment").first.ok());
+  CHECK(run("nosuch-program-of-mrkv").first.exit_status == 127);
+  const auto [r, env] = run("FOO=bar env");
+  CHECK(r.ok());
+  CHECK(env.find("\nFOO=bar\n") != std::string::npos);
+  CHECK(env.find("\nMRKV_TEST_VAR=x\n") != std::string::npos);
+  // A program killed by a signal, with no shell in between to turn it into a status.
+  CHECK(run("sleep 30 & kill -TERM $!; wait $!").first.exit_status == 128 + SIGTERM);
+  CHECK(run("python3 -c 'import os,signal;os.kill(os.getpid(),signal.SIGTERM)'").first.signal == SIGTERM);
+}
+
 TEST_CASE("mr streaming: wc and indexer in Python and awk through mrkv sequential - the built-in apps' output") {
   stream_job job;
   INFO(job);

@@ -2,9 +2,10 @@
 // standard input, output and error connected to the caller, as Hadoop Streaming runs a mapper or a
 // reducer: the caller feeds standard input and takes standard output as it comes, through pipes that
 // are served by one poll() loop, so neither side can deadlock on a full pipe and nothing is held in
-// memory beyond a chunk in flight. The command runs through /bin/sh -c in its own process group, and
-// that whole group is killed with SIGKILL at the deadline or when the caller gives up (an exception
-// from a callback), so a pipeline in the command line does not outlive its task.
+// memory beyond a chunk in flight. The command runs through /bin/sh -c (one simple command as `exec
+// COMMAND`, sparing a fork) in its own process group, and that whole group is killed with SIGKILL at
+// the deadline or when the caller gives up (an exception from a callback), so a pipeline in the
+// command line does not outlive its task.
 #pragma once
 
 #include <chrono>
