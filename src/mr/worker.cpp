@@ -337,9 +337,13 @@ class worker_loop {
     for (;;) {
       const auto attempt_started = std::chrono::steady_clock::now();
       auto result = co_await client_->post(path, body, timeout);
-      if (result.ok()) co_return result;
+      if (result.ok()) {
+        ever_answered_ = true;
+        co_return result;
+      }
       const auto& error = *result.error;
       const bool transient = http::worth_retrying(error, http::patience::daemon);
+      if (!transient) ever_answered_ = true;
       if (!transient && std::string_view(path) == protocol::next_path && error.status == 400 && body.contains("app") &&
           error.message.find("'app'") != std::string::npos) {
         // A coordinator from before job services refuses members it doesn't know; it runs one job,
@@ -382,9 +386,17 @@ class worker_loop {
         continue;
       }
       if (silent >= *limit) {
-        log::info("worker", "coordinator has not answered for " + fixed(std::chrono::duration<double>(silent).count()) +
-                                " s: taking the job as finished, exiting");
-        summary_.why = worker_summary::ending::coordinator_gone;
+        const auto seconds = fixed(std::chrono::duration<double>(silent).count());
+        if (ever_answered_) {
+          log::info("worker", "coordinator has not answered for " + seconds + " s: taking the job as finished, exiting");
+          summary_.why = worker_summary::ending::coordinator_gone;
+        } else {
+          // Not a finished job: a wrong address or a coordinator that never came up.
+          log::error("worker", "no coordinator answered at " + config_.coordinator.scheme + "://" +
+                                   http::to_string(config_.coordinator.address) + " in " + seconds +
+                                   " s (last: " + error.describe() + "): exiting with status 1");
+          summary_.why = worker_summary::ending::never_reached;
+        }
         co_return std::nullopt;
       }
       co_await pause(std::min(backoff, *limit - silent));
@@ -403,6 +415,7 @@ class worker_loop {
   std::map<std::string, std::vector<std::filesystem::path>> map_outputs_written_;
   bool service_ = false;   // the coordinator said it is a job service
   bool send_app_ = true;   // false once a coordinator refused the "app" member
+  bool ever_answered_ = false;  // any answer at all, a refusal included: the coordinator exists
   worker_summary summary_;
   std::optional<http::client> client_;  // made on the loop's executor when run() starts
 };

@@ -343,11 +343,13 @@ TEST_CASE("a worker with no coordinator exits by itself") {
   auto& lonely = job.start("worker", {MRKV_BINARY, "worker", "--coordinator", "http://127.0.0.1:" + std::to_string(port),
                                       "--app", "wc", "--give-up-after", "2"},
                            {});
-  CHECK(exit_status(lonely, 20s) == 0);
+  // Status 1: nothing says a job was done (a wrong address, a coordinator that never came up).
+  CHECK(exit_status(lonely, 20s) == 1);
   const double took = seconds_since(start);
   CHECK(took >= 1.9);
   CHECK(took < 10);
-  CHECK(lonely.output().find("has not answered") != std::string::npos);
+  CHECK(lonely.output().find("no coordinator answered at http://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  CHECK(lonely.output().find("refused") != std::string::npos);
 }
 
 TEST_CASE("backup tasks keep a straggler from setting the wall time of a job") {

@@ -9,7 +9,8 @@
 //  - No answer from the coordinator (refused, reset, timeout): retried with backoff; once nothing has
 //    answered for `give_up_after` (counted from the start of the first unanswered call), the coordinator
 //    is taken to be gone (the job is over) and the worker ends, at most one call's timeout later. A
-//    worker started with no coordinator therefore ends by itself.
+//    worker started with no coordinator therefore ends by itself, as never_reached (exit status 1):
+//    nothing says a job was done.
 //  - A task that throws (say, an unreadable input, or a streaming command that exits non-zero) is
 //    logged and reported failed with its error (POST /v1/tasks/failed): the coordinator hands it out
 //    again, and fails the job after a few such reports. An app_error (the application broke its
@@ -78,7 +79,8 @@ struct worker_config {
 struct worker_summary {
   enum class ending {
     told_exit,         // the coordinator said the job is done
-    coordinator_gone,  // nothing answered for give_up_after
+    coordinator_gone,  // nothing answered for give_up_after, after the coordinator had answered before
+    never_reached,     // nothing ever answered, for give_up_after from the start: exit status 1
     refused,           // the coordinator refused our requests (e.g. a wrong token): exit status 1
     app_failed,        // the application broke its contract: exit status 1
   };
