@@ -599,17 +599,18 @@ EOF
 
 # What a combiner saves on the wire: the shared-nothing job with the test plugin combining_wc (the lab's
 # wc map, a "1" per word, plus a combiner that sums them) and with its combiner switched off
-# (MRKV_TEST_NO_COMBINE=1), on the current corpus. Every byte of map output is fetched by a reducer
-# once, so the workers' map output files are the bytes shuffled.
+# (MRKV_TEST_NO_COMBINE=1), on the current corpus. The bytes shuffled are the job's counter
+# mrkv,reduce_input_bytes (what /v1/job shows as shuffled_bytes), from the coordinator's log: the
+# workers delete their map outputs when the job is over.
 mr_combiner_bytes() { # COPIES
   local n=$1 plugin=$plugins/combining_wc.so job=$work/combine-job on off on_s off_s t
   [[ -f $plugin ]] || { say "bench: no $plugin: combiner bytes skipped"; return 0; }
-  map_bytes() { find "$job" -path "$job/worker-*" -name '*.map' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+  map_bytes() { sed -n 's/.*counter mrkv,reduce_input_bytes = \([0-9]*\).*/\1/p' "$job/coordinator.log" | tail -1; }
   timed_job() { # ENV...: runs the job, prints its seconds
     local started
     rm -rf "$job"
     started=$(date +%s%N)
-    env "$@" MR_JOB_SERVE=1 MR_JOB_APP="$plugin" "$here/mr_job.sh" "$bin" 2 "$job" "${CORPUS[@]}" ||
+    env "$@" MR_JOB_SERVE=1 MR_JOB_APP="$plugin" MR_JOB_LOG_LEVEL=info "$here/mr_job.sh" "$bin" 2 "$job" "${CORPUS[@]}" ||
       die "the combiner job failed: $(tail -3 "$job"/*.log)"
     awk -v ns=$(( $(date +%s%N) - started )) 'BEGIN { printf "%.3f", ns / 1e9 }'
   }
