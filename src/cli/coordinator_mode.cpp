@@ -3,6 +3,7 @@
 #include "mrkv/common/log.hpp"
 #include "mrkv/http/server.hpp"
 #include "mrkv/mr/coordinator.hpp"
+#include "mrkv/mr/job_files.hpp"
 #include "mrkv/mr/job_service.hpp"
 
 #include <boost/program_options/value_semantic.hpp>
@@ -24,6 +25,31 @@ void check_inputs(const std::filesystem::path& workdir, const std::vector<std::s
     throw usage_error("coordinator: work directory " + workdir.string() + " does not exist");
   for (const auto& input : inputs)
     if (auto problem = mr::input_problem(workdir, input)) throw usage_error("coordinator: " + *problem);
+}
+
+// Removes what an earlier job left in the work directory (job_files.hpp), after refusing an input that
+// is such a file there: chaining `mrkv coordinator mr-out-*` in one directory would delete the inputs,
+// or have this job's outputs overwrite them while they are read.
+void clear_earlier_job(const std::filesystem::path& workdir, const std::vector<std::string>& inputs) {
+  std::error_code ec;
+  const auto dir = std::filesystem::weakly_canonical(workdir, ec);
+  for (const auto& input : inputs) {
+    if (mr::is_input_url(input)) continue;
+    const auto path = std::filesystem::weakly_canonical(workdir / input, ec);
+    const auto name = path.filename().string();
+    if (!ec && path.parent_path() == dir && (mr::is_output_file_name(name) || mr::is_intermediate_file_name(name)))
+      throw usage_error("coordinator: input " + input + " is a job file in the work directory, which a job clears "
+                        "and writes: move it, or use another --workdir");
+  }
+  try {
+    const auto removed = mr::remove_job_files(workdir, mr::job_file_kinds::outputs_and_intermediate);
+    if (removed.files > 0)
+      log::info("coordinator", "removed " + std::to_string(removed.files) + " files an earlier job left in " +
+                                   workdir.string() + " (" + removed.first_name + (removed.files > 1 ? ", ..." : "") +
+                                   ")");
+  } catch (const std::exception& e) {
+    throw usage_error(std::string("coordinator: cannot clear the files of an earlier job: ") + e.what());
+  }
 }
 
 // With no INPUT: the job service (job_service.hpp) until SIGINT/SIGTERM.
@@ -65,7 +91,11 @@ int run_coordinator(const args& words) {
       "the web page at GET /; --reduce and --task-timeout are then the defaults of a job that does not\n"
       "set them. A job's outputs go to DIR/jobs/ID/mr-out-R, its record to DIR/jobs/ID/job.json; attempts\n"
       "lost to a dead or silent worker count as failed ones there, so a job fails after its max_attempts\n"
-      "(default 4) and the service goes on with the next."};
+      "(default 4) and the service goes on with the next.\n"
+      "Files of an earlier job in the work directory (mr-out-R, mr-M.map, a streaming app's mr-M-index and\n"
+      "mr-M-aA-sK, the lab's mr-M-R, unfinished .tmp-mr-*) are removed at start, so its outputs never mix\n"
+      "with this job's; an INPUT of that shape there is refused. The intermediate files go when the job is\n"
+      "done, unless --keep-intermediate (a failed job keeps them for a look)."};
   server_flags server;
   server.listen = "127.0.0.1:7700";
   int n_reduce = 10;
@@ -74,6 +104,7 @@ int run_coordinator(const args& words) {
   double exit_grace = 2;
   double backup_after = 0;
   bool no_backup = false;
+  bool keep_intermediate = false;
   std::string workdir = ".";
   std::vector<std::string> inputs;
   std::string tls_ca;
@@ -92,6 +123,8 @@ int run_coordinator(const args& words) {
        "never back up a task that has run less than this (default: 1); a task is backed up once it has run\n"
        "three times the median of its finished siblings")
       ("no-backup-tasks", po::bool_switch(&no_backup), "never hand out backup copies of straggling tasks")
+      ("keep-intermediate", po::bool_switch(&keep_intermediate),
+       "leave the map outputs in the work directory when the job is done")
       ("tls-ca", po::value<std::string>(&tls_ca)->value_name("FILE"),
        "fetching reduce outputs from https:// workers (--serve) and https:// inputs, trust this PEM CA "
        "certificate as well as the system's")
@@ -137,6 +170,7 @@ int run_coordinator(const args& words) {
   job.workdir = workdir;
   job.worker_calls = worker_calls;
   check_inputs(workdir, inputs);
+  clear_earlier_job(workdir, inputs);
 
   mr::coordinator coordinator(job);  // outlives the server (see coordinator.hpp)
   http::server http_server(config, "coordinator", coordinator.routes());
@@ -156,6 +190,16 @@ int run_coordinator(const args& words) {
   if (!coordinator.job_done()) {
     log::warn("coordinator", "stopped before the job was done");
     return 1;
+  }
+  if (!keep_intermediate) {
+    try {
+      const auto removed = mr::remove_job_files(workdir, mr::job_file_kinds::intermediate);
+      if (removed.files > 0)
+        log::info("coordinator", "removed the job's " + std::to_string(removed.files) + " intermediate files (" +
+                                     std::to_string(removed.bytes) + " bytes)");
+    } catch (const std::exception& e) {
+      log::warn("coordinator", std::string("cannot remove the job's intermediate files: ") + e.what());
+    }
   }
   log::info("coordinator", "exiting: job done");
   return 0;

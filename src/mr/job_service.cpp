@@ -4,6 +4,7 @@
 #include "mrkv/http/file_reply.hpp"
 #include "mrkv/http/json_body.hpp"
 #include "mrkv/http/reply.hpp"
+#include "mrkv/mr/job_files.hpp"
 #include "mrkv/mr/job_page.hpp"
 #include "mrkv/mr/task_files.hpp"
 
@@ -237,14 +238,11 @@ void job_service::end_job(job& j, job_state state, std::string error) {
 }
 
 void job_service::remove_task_files(const job& j, bool outputs_too) const {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(history_.dir(j.id), ec)) {
-    const auto name = entry.path().filename().string();
-    const bool output = name.starts_with("mr-out-");
-    const bool task_file = name.starts_with("mr-") || name.starts_with(".tmp-");
-    if (!task_file || (output && !outputs_too)) continue;
-    std::error_code ignored;
-    std::filesystem::remove(entry.path(), ignored);
+  try {
+    remove_job_files(history_.dir(j.id),
+                     outputs_too ? job_file_kinds::outputs_and_intermediate : job_file_kinds::intermediate);
+  } catch (const std::exception& e) {
+    log::warn("coordinator", "job " + j.id + ": cannot remove its task files: " + std::string(e.what()));
   }
 }
 

@@ -335,6 +335,41 @@ TEST_CASE("a worker killed with SIGKILL and one stopped with SIGSTOP mid-task co
   CHECK(job.outputs() == expected);
 }
 
+TEST_CASE("a job clears what an earlier job left in its directory - and its own intermediate files at the end") {
+  lab_job job;
+  INFO(job);
+  const auto expected = job.expected("wc");
+  auto put = [&](const std::string& name) { std::ofstream(job.workdir() / name) << "left by an earlier job\n"; };
+  for (const auto* name : {"mr-out-7", "mr-3.map", "mr-2-5", "mr-4-index", "mr-4-a1-s0", ".tmp-mr-out-1.99.x"}) put(name);
+  for (const auto* name : {"mr-out-notes", "notes.txt", "mr-out-7.bak"}) put(name);  // not job files: kept
+  auto& coordinator = job.coordinator({"--reduce", "2"});
+  job.worker("wc");
+  job.worker("wc");
+  REQUIRE(exit_status(coordinator, lab_limit) == 0);
+  CHECK(coordinator.output().find("removed 6 files an earlier job left in") != std::string::npos);
+  CHECK(coordinator.output().find("removed the job's 8 intermediate files") != std::string::npos);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(job.workdir())) left.push_back(entry.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"mr-out-0", "mr-out-1", "mr-out-7.bak", "mr-out-notes", "notes.txt"});
+  // Its outputs are its own alone (the earlier mr-out-7 would have added a line to the count).
+  std::string all = read_file(job.workdir() / "mr-out-0") + "\n" + read_file(job.workdir() / "mr-out-1");
+  CHECK(sorted_nonempty_lines(all) == expected);
+
+  // An input that is a job file of the directory would be cleared or overwritten: refused.
+  auto& chained = job.start("chained", {MRKV_BINARY, "coordinator", "--listen", "127.0.0.1:0", "mr-out-0"}, {});
+  CHECK(exit_status(chained, 20s) == 2);
+  CHECK(chained.output().find("input mr-out-0 is a job file in the work directory") != std::string::npos);
+  CHECK(fs::exists(job.workdir() / "mr-out-0"));
+
+  auto& keeping = job.coordinator({"--reduce", "2", "--keep-intermediate"});
+  job.worker("wc");
+  REQUIRE(exit_status(keeping, lab_limit) == 0);
+  int maps = 0;
+  for (const auto& entry : fs::directory_iterator(job.workdir())) maps += entry.path().extension() == ".map" ? 1 : 0;
+  CHECK(maps == 8);
+}
+
 TEST_CASE("a worker with no coordinator exits by itself") {
   lab_job job;
   INFO(job);
