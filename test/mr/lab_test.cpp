@@ -248,7 +248,10 @@ TEST_CASE("job count test: each map runs exactly once - late workers do nothing"
   CHECK(exit_status(second, lab_limit) == 0);
   job.worker("jobcount", env);
   auto& fourth = job.worker("jobcount", env);
-  CHECK(exit_status(fourth, lab_limit) == 0);
+  // Told to exit (0) if it still finds the coordinator in its exit grace, otherwise it never reaches one
+  // (1, as the lab skeleton's worker that cannot dial): either way promptly and without running a task.
+  const int fourth_status = exit_status(fourth, lab_limit);
+  CHECK((fourth_status == 0 || fourth_status == 1));
   CHECK(exit_status(coordinator, lab_limit) == 0);
   CHECK(job.outputs() == std::vector<std::string>{"a 8"});
 }
