@@ -195,9 +195,15 @@ int run_status(const args& words) {
       continue;
     }
     if (!answer.ok()) {
-      std::cerr << "mrkv status: " << coordinator << ": " << answer.error->describe() << "\n";
-      // While watching, a coordinator that went away after answering has finished its job.
-      return first ? 1 : 0;
+      if (first || service || answer.error->what != http::call_error::kind::no_answer) {
+        std::cerr << "mrkv status: " << coordinator << ": " << answer.error->describe() << "\n";
+        return 1;
+      }
+      // A one-job coordinator exits as soon as its workers are told the job is over, often between two
+      // looks: gone after answering is how a job ends.
+      std::cout << "job finished: the coordinator has exited (its outputs are mr-out-* in its work directory)"
+                << std::endl;
+      return 0;
     }
     if (json)
       std::cout << answer.body.dump() << std::endl;

@@ -373,6 +373,21 @@ TEST_CASE("a job clears what an earlier job left in its directory - and its own 
   CHECK(maps == 8);
 }
 
+TEST_CASE("mrkv status --watch: a coordinator gone after its job is a finished job - not an error") {
+  lab_job job;
+  INFO(job);
+  auto& coordinator = job.coordinator({});
+  // The first look comes at once, the next 2 s later: by then the job is done and the coordinator,
+  // whose one worker was told to exit, has exited too.
+  auto& watcher = job.start("status", {MRKV_BINARY, "status", "--coordinator", job.url(), "--watch", "2"}, {});
+  REQUIRE(watcher.wait_for_output("job: map", 10s));
+  job.worker("wc");
+  REQUIRE(exit_status(coordinator, lab_limit) == 0);
+  CHECK(exit_status(watcher, 20s) == 0);
+  CHECK(watcher.output().find("job finished: the coordinator has exited") != std::string::npos);
+  CHECK(watcher.output().find("no answer") == std::string::npos);
+}
+
 TEST_CASE("a worker with no coordinator exits by itself") {
   lab_job job;
   INFO(job);
