@@ -179,7 +179,7 @@ int run_coordinator(const args& words) {
   auto endpoint = http_server.start();
   warn_if_exposed("coordinator", config);
   log::info("coordinator", std::to_string(inputs.size()) + " map tasks, " + std::to_string(n_reduce) +
-                               " reduce tasks, task timeout " + std::to_string(task_timeout) + " s, backup tasks " +
+                               " reduce tasks, task timeout " + log::duration(job.table.task_timeout) + ", backup tasks " +
                                (no_backup ? "off" : "on"));
   announce_listening("coordinator", endpoint, config);
   http_server.wait();

@@ -229,7 +229,9 @@ void job_service::end_job(job& j, job_state state, std::string error) {
     if (w.running.starts_with("job " + j.id + ":")) w.running.clear();
   const double took = j.started_at ? seconds(clock::now() - *j.started_at) : 0.0;
   if (state == job_state::done)
-    log::info("coordinator", "job " + j.id + " done in " + std::to_string(took) + " s");
+    log::info("coordinator", "job " + j.id + " done in " +
+                                 log::duration(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::duration<double>(took))));
   else
     log::warn("coordinator",
               "job " + j.id + " " + std::string(to_string(state)) + ": " + log::peer_text(j.error, 1000));

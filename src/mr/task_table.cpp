@@ -1,5 +1,7 @@
 #include "mrkv/mr/task_table.hpp"
 
+#include "mrkv/common/log.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -315,9 +317,8 @@ bool task_table::expire_attempts(clock::time_point now) {
     record.failed = true;
     ++t.failures;
     t.last_error = "attempt " + std::to_string(t.attempts.size()) + " on worker " + record.worker +
-                   " did not finish within " +
-                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.task_timeout).count()) +
-                   " ms (the worker died or went silent)";
+                   " did not finish within " + log::duration(config_.task_timeout) +
+                   " (the worker died or went silent)";
     if (count_failure(kind, static_cast<int>(i), t)) {
       finished_ = now;
       return true;
