@@ -9,6 +9,8 @@
 
 #include <boost/program_options/value_semantic.hpp>
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <thread>
 
 namespace mrkv::cli {
 
@@ -25,15 +29,65 @@ namespace po = boost::program_options;
 
 namespace {
 
-// As PID 1 in a container a signal with no handler is ignored, so `docker stop` / `podman stop` waited
-// its whole timeout and then sent SIGKILL. End at once instead, as the default action does anywhere else:
-// a task cut short is a crashed worker's task (its files are published atomically or not at all, and the
-// coordinator hands it out again after the task timeout).
-// A streaming command's process group goes too: it would otherwise run on, writing to a task nobody waits for.
-extern "C" void exit_on_signal(int signo) {
-  mr::kill_running_commands();
-  ::_exit(128 + signo);
-}
+// Ends the worker on SIGTERM or SIGINT, first handing its running task back to the coordinator
+// (mr::give_task_back), so that the task goes out again at once instead of after the task timeout.
+// The signals are blocked in every thread and taken here with sigwait, where a network call is
+// allowed, unlike in a handler. As PID 1 in a container a signal with no handler is ignored, so
+// `docker stop` / `podman stop` would wait its whole timeout and then send SIGKILL: this ends the
+// worker at once (the hand-back waits at most 2 s), with the default action's status 128+N. A
+// streaming command's process group goes too: it would otherwise run on for a task nobody waits for.
+// Construct it before any other thread starts, so that they all inherit the blocked signals.
+class stop_on_signals {
+ public:
+  stop_on_signals(mr::worker_config config, std::shared_ptr<mr::running_task> running)
+      : config_(std::move(config)), running_(std::move(running)) {
+    sigset_t set = signals();
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    thread_ = std::thread([this] { wait_and_stop(); });
+  }
+  stop_on_signals(const stop_on_signals&) = delete;
+  stop_on_signals& operator=(const stop_on_signals&) = delete;
+  ~stop_on_signals() {
+    // SIGUSR2 only wakes the thread for the worker's normal end.
+    ::pthread_kill(thread_.native_handle(), SIGUSR2);
+    thread_.join();
+  }
+
+ private:
+  static sigset_t signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
+    return set;
+  }
+
+  void wait_and_stop() {
+    const sigset_t set = signals();
+    int signo = 0;
+    while (::sigwait(&set, &signo) != 0) {
+    }
+    if (signo == SIGUSR2) return;
+    mr::kill_running_commands();
+    const std::string name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (auto task = running_->get()) {
+      const std::string what = std::string(mr::to_string(task->kind)) + " task " + std::to_string(task->task) +
+                               " (attempt " + std::to_string(task->attempt) + ")";
+      task->error = "the worker was stopped by " + name;
+      log::info("worker", "stopped by " + name + ": handing " + what + " back to the coordinator");
+      log::info("worker", "coordinator answered: " +
+                              log::peer_text(mr::give_task_back(config_, *task, std::chrono::seconds(2))));
+    } else {
+      log::info("worker", "stopped by " + name + " between tasks");
+    }
+    ::_exit(128 + signo);
+  }
+
+  mr::worker_config config_;
+  std::shared_ptr<mr::running_task> running_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -45,7 +99,9 @@ int run_worker(const args& words) {
                   "elsewhere and fails the job after 4 reported failures of one task).\n"
                   "Exits 0 when the coordinator says the job is over, or when it has not answered for the\n"
                   "give-up time (it is gone); 1 when no coordinator ever answered in the give-up time (a wrong\n"
-                  "URL, or none came up). Exits 2 when APP can't be loaded.\n"
+                  "URL, or none came up). Exits 2 when APP can't be loaded. Stopped by SIGTERM or SIGINT, it\n"
+                  "hands its running task back to the coordinator (which hands it out again at once) and exits\n"
+                  "128+N.\n"
                   "A coordinator run as a job service (no INPUT) never says the job is over: its workers stay\n"
                   "up between jobs and, once they have heard from it, keep retrying while it is away (a restart)\n"
                   "unless --give-up-after is given. Without --app (and --mapper) the worker serves any job of a\n"
@@ -165,8 +221,8 @@ int run_worker(const args& words) {
     throw usage_error("worker: cannot enter work directory " + workdir + ": " + std::strerror(errno));
   config.workdir = ".";
 
-  std::signal(SIGTERM, exit_on_signal);
-  std::signal(SIGINT, exit_on_signal);
+  config.running = std::make_shared<mr::running_task>();
+  const stop_on_signals stopper(config, config.running);
   auto summary = app ? mr::run_worker(std::move(config), *app) : mr::run_worker(std::move(config));
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);

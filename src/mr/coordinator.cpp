@@ -180,11 +180,16 @@ http::reply coordinator::task_failed(const http::request& req) {
   const auto now = clock::now();
   const std::string task = std::string(to_string(report.kind)) + " task " + std::to_string(report.task);
   const std::string error = report.error;
-  const auto outcome = table_.fail(report.worker, report.kind, report.task, report.attempt, std::move(report.error), now);
+  const auto outcome = table_.fail(report.worker, report.kind, report.task, report.attempt, std::move(report.error), now,
+                                   !report.given_back);
   switch (outcome) {
     case report_outcome::recorded:
-      log::warn("coordinator", task + " attempt " + std::to_string(report.attempt) + " failed on worker " +
-                                   report.worker + ": " + log::peer_text(error, 1000));
+      if (report.given_back)
+        log::info("coordinator", task + " attempt " + std::to_string(report.attempt) + " given back by worker " +
+                                     report.worker + " (" + log::peer_text(error, 200) + "): handing it out again");
+      else
+        log::warn("coordinator", task + " attempt " + std::to_string(report.attempt) + " failed on worker " +
+                                     report.worker + ": " + log::peer_text(error, 1000));
       // The task is idle again: a parked worker may take it now.
       wake_waiters();
       return http::json_reply({{"result", "recorded"}});

@@ -388,10 +388,15 @@ http::reply job_service::task_failed(const http::request& req) {
   }
   if (over(j->state) || !j->table) return http::json_reply({{"result", "already_done"}});
   const std::string task = std::string(to_string(report.kind)) + " task " + std::to_string(report.task);
-  log::warn("coordinator", "job " + j->id + ": " + task + " attempt " + std::to_string(report.attempt) +
-                               " failed on worker " + report.worker + ": " + log::peer_text(report.error, 1000));
-  const auto outcome =
-      j->table->fail(report.worker, report.kind, report.task, report.attempt, std::move(report.error), clock::now());
+  if (report.given_back)
+    log::info("coordinator", "job " + j->id + ": " + task + " attempt " + std::to_string(report.attempt) +
+                                 " given back by worker " + report.worker + " (" + log::peer_text(report.error, 200) +
+                                 "): handing it out again");
+  else
+    log::warn("coordinator", "job " + j->id + ": " + task + " attempt " + std::to_string(report.attempt) +
+                                 " failed on worker " + report.worker + ": " + log::peer_text(report.error, 1000));
+  const auto outcome = j->table->fail(report.worker, report.kind, report.task, report.attempt, std::move(report.error),
+                                      clock::now(), !report.given_back);
   switch (outcome) {
     case report_outcome::recorded: wake_waiters(); return http::json_reply({{"result", "recorded"}});
     case report_outcome::job_failed: follow_table(*j); return http::json_reply({{"result", "job_failed"}});

@@ -215,6 +215,7 @@ nlohmann::json encode(const failed_request& r) {
   nlohmann::json j{{"worker", r.worker}, {"kind", to_string(r.kind)}, {"task", r.task}, {"attempt", r.attempt},
                    {"error", text}};
   if (!r.job.empty()) j["job"] = r.job;
+  if (r.given_back) j["given_back"] = true;
   return j;
 }
 
@@ -307,8 +308,12 @@ fetch_failed_request decode_fetch_failed_request(const nlohmann::json& body) {
 }
 
 failed_request decode_failed_request(const nlohmann::json& body) {
-  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "error", "job"});
+  http::reject_unknown_fields(body, {"worker", "kind", "task", "attempt", "error", "job", "given_back"});
   failed_request r;
+  if (auto given_back = body.find("given_back"); given_back != body.end()) {
+    if (!given_back->is_boolean()) bad("field 'given_back' must be true or false");
+    r.given_back = given_back->get<bool>();
+  }
   r.job = checked_name(http::optional_string(body, "job").value_or(""), "job", true);
   r.worker = checked_name(http::required_string(body, "worker"), "worker", false);
   std::tie(r.kind, r.task) = kind_and_task(body);

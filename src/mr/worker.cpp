@@ -133,7 +133,10 @@ class worker_loop {
         summary_.why = worker_summary::ending::app_failed;
         co_return summary_;
       }
+      if (config_.running)
+        config_.running->set({config_.id, kind, order.task, order.attempt, "the worker was stopped", order.job, true});
       auto outcome = co_await execute(order);
+      if (config_.running) config_.running->clear();
       if (outcome.lost_map) {
         // Not this task's fault: the coordinator hands it out again, and runs the map again if its
         // output is taken for lost.
@@ -468,6 +471,21 @@ std::string random_worker_id() {
   std::string id = "w-";
   for (int i = 0; i < 12; ++i) id.push_back("0123456789abcdef"[nibble(device)]);
   return id;
+}
+
+std::string give_task_back(const worker_config& config, const protocol::failed_request& hand_back,
+                           std::chrono::milliseconds timeout) {
+  http::client_options options;
+  options.auth_token = config.auth_token;
+  options.tls_ca_file = config.tls_ca_file;
+  asio::io_context context(1);
+  http::client client(context.get_executor(), config.coordinator, options);
+  const auto body = protocol::encode(hand_back);  // outlives the call, which holds a reference to it
+  auto answer = asio::co_spawn(context, client.post(protocol::failed_path, body, timeout), asio::use_future);
+  context.run();
+  const auto result = answer.get();
+  if (!result.ok()) return result.error->describe();
+  return result.body.dump();
 }
 
 worker_summary run_worker(worker_config config, application& app) {

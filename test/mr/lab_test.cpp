@@ -388,6 +388,25 @@ TEST_CASE("mrkv status --watch: a coordinator gone after its job is a finished j
   CHECK(watcher.output().find("no answer") == std::string::npos);
 }
 
+TEST_CASE("a worker stopped by SIGTERM mid-task hands its task back - another takes it at once, not after the timeout") {
+  lab_job job;
+  INFO(job);
+  const auto expected = job.expected("slow");
+  // A 60 s task timeout and no backups: only the hand-back can bring the held map back this soon.
+  auto& coordinator = job.coordinator({"--task-timeout", "60", "--no-backup-tasks"});
+  auto& stopped = job.worker("slow", {"MRKV_SLOW_MAP_MS=600000"});
+  REQUIRE(stopped.wait_for_output("running map task", 10s));
+  const auto signalled = steady::now();
+  stopped.signal(SIGTERM);
+  CHECK(exit_status(stopped, 10s) == 128 + SIGTERM);
+  CHECK(stopped.output().find("stopped by SIGTERM: handing map task 0 (attempt 1) back") != std::string::npos);
+  job.worker("slow");
+  REQUIRE(exit_status(coordinator, lab_limit) == 0);
+  CHECK(seconds_since(signalled) < 20);
+  CHECK(coordinator.output().find("map task 0 attempt 1 given back by worker") != std::string::npos);
+  CHECK(job.outputs() == expected);
+}
+
 TEST_CASE("a worker with no coordinator exits by itself") {
   lab_job job;
   INFO(job);

@@ -76,6 +76,13 @@ TEST_CASE("service protocol: a worker's app and a report's job are optional memb
   const auto encoded = protocol::encode(failed);
   CHECK_FALSE(encoded.contains("job"));
   CHECK(protocol::decode_failed_request(encoded).job.empty());
+  CHECK_FALSE(encoded.contains("given_back"));
+  CHECK_FALSE(protocol::decode_failed_request(encoded).given_back);
+  failed.given_back = true;
+  CHECK(protocol::decode_failed_request(protocol::encode(failed)).given_back);
+  auto wrong = protocol::encode(failed);
+  wrong["given_back"] = "yes";
+  CHECK_THROWS_AS(protocol::decode_failed_request(wrong), mrkv::http::request_error);
 }
 
 TEST_CASE("service protocol: two apps are the same job app only with the same name or commands") {

@@ -22,7 +22,9 @@
 //     -> 200 {"result": "completed"}      this report finished the task
 //        200 {"result": "already_done"}   another attempt finished it first; nothing changed
 //        404 unknown task, 409 an attempt that was never handed out, 400 a malformed body
-//   POST /v1/tasks/failed  {"worker": ID, "kind": ..., "task": N, "attempt": A, "error": TEXT}
+//   POST /v1/tasks/failed  {"worker": ID, "kind": ..., "task": N, "attempt": A, "error": TEXT,
+//                           "given_back": true}   (given_back optional: a worker being stopped hands
+//                                                   its task back; that attempt never counts as failed)
 //     -> 200 {"result": "recorded"}       the task goes back to idle and will be handed out again
 //        200 {"result": "job_failed"}     this was the last attempt allowed: the job has failed
 //        200 {"result": "already_done"}   the task (or the job) is over; nothing changed
@@ -131,6 +133,7 @@ struct failed_request {
   int attempt = 1;
   std::string error;
   std::string job = {};  // empty for a one-job coordinator
+  bool given_back = false;  // the worker is being stopped: not the task's failure
 };
 
 enum class action { map, reduce, wait, exit };

@@ -34,15 +34,40 @@
 
 #include "mrkv/http/endpoint.hpp"
 #include "mrkv/mr/application.hpp"
+#include "mrkv/mr/protocol.hpp"
 #include "mrkv/mr/task_executor.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 namespace mrkv::mr {
+
+// The task attempt a worker is running, kept for a thread that hands it back when the worker is
+// stopped (the worker mode's signal thread): the report that gives it back, or nothing between tasks.
+class running_task {
+ public:
+  void set(protocol::failed_request hand_back) {
+    std::lock_guard lock(mutex_);
+    hand_back_ = std::move(hand_back);
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    hand_back_.reset();
+  }
+  std::optional<protocol::failed_request> get() const {
+    std::lock_guard lock(mutex_);
+    return hand_back_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::optional<protocol::failed_request> hand_back_;
+};
 
 struct worker_config {
   http::url coordinator;
@@ -74,6 +99,8 @@ struct worker_config {
   std::string tls_key_file;
   // Called once the server listens, with its bound URL (the worker mode prints it).
   std::function<void(const std::string& url)> on_serving;
+  // When set, the loop records here the attempt it is running (see running_task).
+  std::shared_ptr<running_task> running;
 };
 
 struct worker_summary {
@@ -99,5 +126,12 @@ worker_summary run_worker(worker_config config);
 
 // "w-" and 12 random hex digits.
 std::string random_worker_id();
+
+// Sends `hand_back` (a failed report with given_back set) to config's coordinator on an io_context of
+// its own, waiting at most `timeout`: what a worker being stopped does with its task, so that the task
+// is handed out again at once rather than after the task timeout. Returns the coordinator's answer,
+// or why there was none.
+std::string give_task_back(const worker_config& config, const protocol::failed_request& hand_back,
+                           std::chrono::milliseconds timeout);
 
 }  // namespace mrkv::mr
