@@ -398,6 +398,23 @@ TEST_CASE("job service: failing jobs fail with their reason - the service goes o
   for (const auto& id : {unloadable, exits, crashes}) CHECK(s.leftovers(id).empty());
 }
 
+TEST_CASE("job service: a worker stopped by SIGTERM hands its task back - not counted against max_attempts") {
+  service s;
+  // One attempt allowed and a 60 s timeout: a counted loss would fail the job, and only the hand-back
+  // brings the held task back soon.
+  const auto id = s.submit({{"app", plugin("slow")}, {"inputs", s.inputs()}, {"max_attempts", 1}, {"task_timeout", 60}});
+  auto& stopped = s.worker({}, {"MRKV_SLOW_MAP_MS=600000"});
+  REQUIRE(stopped.wait_for_output("running map task", 10s));
+  stopped.signal(SIGTERM);
+  REQUIRE(stopped.wait_for(10s) == 128 + SIGTERM);
+  s.worker();
+  const auto done = s.await(id, {"done", "failed"}, 30s);
+  INFO(s);
+  CHECK(done.at("state") == "done");
+  CHECK(s.output(done) == s.expected("wc", s.inputs()));
+  CHECK(s.coordinator().output().find("given back by worker") != std::string::npos);
+}
+
 TEST_CASE("job service: a worker with --app takes only that app's jobs - one without takes any") {
   service s;
   s.worker({"--app", "wc"});
