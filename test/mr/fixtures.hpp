@@ -6,43 +6,16 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "mrkv/mr/task_files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace mrkv::mr::testing {
 
-// A fresh directory under the system temp dir, removed with everything in it at the end of the test.
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("mrkv-mr-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-
-  const std::filesystem::path& path() const noexcept { return path_; }
-
-  // The names of the entries, sorted.
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+// A scratch directory per test (support/temp_dir.hpp).
+using mrkv::test::temp_dir;
 
 // The eight lab texts, as absolute paths in byte order.
 inline std::vector<std::string> sample_inputs() {

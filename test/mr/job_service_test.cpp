@@ -7,6 +7,7 @@
 #include "mr/fixtures.hpp"
 #include "support/poll_until.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -53,10 +54,7 @@ std::string read_file(const fs::path& path) {
 // service coordinator, and the workers a test starts. Printing it (INFO) shows every process's log.
 class service {
  public:
-  explicit service(std::vector<std::string> flags = {}) : flags_(std::move(flags)) {
-    std::string pattern = (fs::temp_directory_path() / "mrkv-service-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
+  explicit service(std::vector<std::string> flags = {}) : dir_(scratch_.path()), flags_(std::move(flags)) {
     auto all = mrkv::mr::testing::sample_inputs();
     all.resize(3);
     for (const auto& input : all) {
@@ -67,11 +65,7 @@ class service {
     start_coordinator();
   }
   ~service() {
-    processes_.clear();
-    if (std::getenv("MRKV_KEEP_TEST_DIRS") == nullptr) {
-      std::error_code ignored;
-      fs::remove_all(dir_, ignored);
-    }
+    processes_.clear();  // kills whatever still runs before its directory goes
   }
 
   const fs::path& dir() const { return dir_; }
@@ -176,8 +170,9 @@ class service {
     return *processes_.back().second;
   }
 
-  std::vector<std::string> flags_;
+  mrkv::test::temp_dir scratch_{"service"};
   fs::path dir_;
+  std::vector<std::string> flags_;
   std::vector<std::string> inputs_;
   std::uint16_t port_ = 0;
   std::string url_;

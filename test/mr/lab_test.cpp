@@ -6,6 +6,7 @@
 // Timeouts are shortened (task timeout 2-3 s instead of 10 s, plugin sleeps scaled to match) so the
 // suite stays fast; the relations the lab relies on (sleeps shorter than the task timeout) are kept.
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -66,10 +67,7 @@ void report(const std::string& line) { std::cout << "[mr_lab] " << line << std::
 // so a failing check says what the coordinator and workers were doing.
 class lab_job {
  public:
-  lab_job() {
-    std::string pattern = (fs::temp_directory_path() / "mrkv-lab-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    root_ = pattern;
+  lab_job() : root_(dir_.path()) {
     workdir_ = root_ / "mr-tmp";
     fs::create_directories(workdir_);
     for (const auto& entry : fs::directory_iterator(MRKV_SAMPLE_DATA_DIR)) {
@@ -84,10 +82,6 @@ class lab_job {
 
   ~lab_job() {
     processes_.clear();  // kills whatever still runs before its directory goes
-    if (std::getenv("MRKV_KEEP_TEST_DIRS") == nullptr) {
-      std::error_code ignored;
-      fs::remove_all(root_, ignored);
-    }
   }
 
   const fs::path& workdir() const { return workdir_; }
@@ -149,6 +143,7 @@ class lab_job {
   }
 
  private:
+  mrkv::test::temp_dir dir_{"lab"};
   fs::path root_;
   fs::path workdir_;
   std::vector<std::string> inputs_;

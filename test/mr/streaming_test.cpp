@@ -9,6 +9,7 @@
 #include "mrkv/mr/protocol.hpp"
 #include "support/poll_until.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -138,10 +139,7 @@ constexpr const char* awk_indexer_reduce =
 // One job's directory, laid out like the lab's (inputs ../pg-*.txt seen from mr-tmp/), and processes.
 class stream_job {
  public:
-  stream_job() {
-    std::string pattern = (fs::temp_directory_path() / "mrkv-stream-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    root_ = pattern;
+  stream_job() : root_(dir_.path()) {
     workdir_ = root_ / "mr-tmp";
     fs::create_directories(workdir_);
     for (const auto& entry : fs::directory_iterator(MRKV_SAMPLE_DATA_DIR)) {
@@ -154,11 +152,7 @@ class stream_job {
     std::sort(inputs_.begin(), inputs_.end());
   }
   ~stream_job() {
-    processes_.clear();
-    if (std::getenv("MRKV_KEEP_TEST_DIRS") == nullptr) {
-      std::error_code ignored;
-      fs::remove_all(root_, ignored);
-    }
+    processes_.clear();  // kills whatever still runs before its directory goes
   }
 
   const fs::path& root() const { return root_; }
@@ -238,6 +232,7 @@ class stream_job {
   }
 
  private:
+  mrkv::test::temp_dir dir_{"stream"};
   fs::path root_;
   fs::path workdir_;
   std::vector<std::string> inputs_;

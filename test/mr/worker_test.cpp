@@ -7,6 +7,7 @@
 #include "mrkv/mr/sequential.hpp"
 #include "mrkv/mr/worker.hpp"
 #include "support/process.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,22 +28,7 @@ namespace fs = std::filesystem;
 using namespace mrkv;
 using namespace std::chrono_literals;
 
-class scratch_dir {
- public:
-  scratch_dir() {
-    std::string pattern = (fs::temp_directory_path() / "mrkv-worker-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~scratch_dir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using scratch_dir = mrkv::test::temp_dir;
 
 std::vector<std::string> sample_inputs() {
   std::vector<std::string> inputs;

@@ -2,19 +2,17 @@
 // time in a private temporary directory that is removed afterwards.
 #pragma once
 
-#include <filesystem>
+#include "support/temp_dir.hpp"
+
 #include <string>
 
 namespace mrkv::test {
 
 struct tls_files {
-  std::filesystem::path directory;
+  temp_dir directory{"tls"};
   std::string cert;  // PEM certificate (also the CA to trust: it signs itself)
   std::string key;   // PEM private key
   tls_files();       // throws std::runtime_error when openssl fails
-  ~tls_files();
-  tls_files(const tls_files&) = delete;
-  tls_files& operator=(const tls_files&) = delete;
 };
 
 }  // namespace mrkv::test
