@@ -3,7 +3,7 @@
 // What it drives: the input is written as the config file (one temp file per process, rewritten for
 // each input), then cli::parse_mode_options() reads it exactly as `mrkv coordinator --config FILE`
 // would: the JSON-to-flags translation (config_file_args in src/cli/options.cpp), Boost.Program_options
-// over the coordinator's flags plus the server flags, notify, --log-level. When that succeeds,
+// over the coordinator's own flags (cli/coordinator_flags.hpp) with the server flags, notify, --log-level. When that succeeds,
 // make_server_config() checks the server flags (--listen parsing, the timeouts), with the three file
 // flags cleared so that fuzzed paths are never opened (a config file is trusted to name files).
 //
@@ -13,12 +13,12 @@
 //     arrive unchanged in the variables they set.
 //
 // Run: scripts/fuzz.sh, or build/fuzz/test/fuzz/config_fuzz -dict=test/fuzz/config.dict CORPUS_COPY test/fuzz/corpus/config_fuzz
+#include "mrkv/cli/coordinator_flags.hpp"
 #include "mrkv/cli/options.hpp"
 #include "mrkv/common/log.hpp"
 
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/positional_options.hpp>
-#include <boost/program_options/value_semantic.hpp>
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
@@ -72,34 +72,6 @@ config_file& file() {
   return f;
 }
 
-// The coordinator's flags as src/cli/coordinator_mode.cpp declares them, plus the server flags.
-struct coordinator_flags {
-  cli::server_flags server;
-  int n_reduce = 10;
-  double task_timeout = 10;
-  double poll_wait = 5;
-  double exit_grace = 2;
-  double backup_after = 0;
-  bool no_backup = false;
-  std::string workdir = ".";
-  std::vector<std::string> inputs;
-  po::options_description flags{"coordinator options"};
-
-  coordinator_flags() {
-    server.listen = "127.0.0.1:7700";
-    flags.add_options()
-        ("reduce", po::value<int>(&n_reduce)->default_value(n_reduce), "")
-        ("task-timeout", po::value<double>(&task_timeout)->default_value(task_timeout), "")
-        ("workdir", po::value<std::string>(&workdir)->default_value(workdir), "")
-        ("poll-wait", po::value<double>(&poll_wait)->default_value(poll_wait), "")
-        ("exit-grace", po::value<double>(&exit_grace)->default_value(exit_grace), "")
-        ("backup-after", po::value<double>(&backup_after), "")
-        ("no-backup-tasks", po::bool_switch(&no_backup), "")
-        ("input", po::value<std::vector<std::string>>(&inputs), "");
-    cli::add_server_flags(flags, server);
-  }
-};
-
 void check_member_arrived(const nlohmann::json& doc, const char* key, const std::string& got) {
   auto it = doc.find(key);
   if (it != doc.end() && it->is_string() && it->get<std::string>() != got)
@@ -112,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   log::set_threshold(log::level::off);
   file().write(data, size);
   const cli::mode_info mode{"coordinator", "mrkv coordinator [options] INPUT...", "fuzzed"};
-  coordinator_flags f;
+  cli::coordinator_flags f;
   po::positional_options_description positional;
   positional.add("input", -1);
   try {
