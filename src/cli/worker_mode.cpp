@@ -41,6 +41,10 @@ class stop_on_signals {
  public:
   stop_on_signals(mr::worker_config config, std::shared_ptr<mr::running_task> running)
       : config_(std::move(config)), running_(std::move(running)) {
+    // A handler too, though the signals stay blocked: as PID 1 a signal whose action is the default
+    // would not even be queued, were it ever unblocked.
+    std::signal(SIGTERM, exit_at_once);
+    std::signal(SIGINT, exit_at_once);
     sigset_t set = signals();
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
     thread_ = std::thread([this] { wait_and_stop(); });
@@ -54,6 +58,10 @@ class stop_on_signals {
   }
 
  private:
+  static void exit_at_once(int signo) {
+    mr::kill_running_commands();
+    ::_exit(128 + signo);
+  }
   static sigset_t signals() {
     sigset_t set;
     sigemptyset(&set);
