@@ -77,9 +77,11 @@ class stop_on_signals {
     while (::sigwait(&set, &signo) != 0) {
     }
     if (signo == SIGUSR2) return;
+    // Stop the loop first: its command, killed next, must not be reported as the task's failure.
+    auto task = running_->stop();
     mr::kill_running_commands();
     const std::string name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
-    if (auto task = running_->get()) {
+    if (task) {
       const std::string what = std::string(mr::to_string(task->kind)) + " task " + std::to_string(task->task) +
                                " (attempt " + std::to_string(task->attempt) + ")";
       task->error = "the worker was stopped by " + name;

@@ -133,10 +133,11 @@ class worker_loop {
         summary_.why = worker_summary::ending::app_failed;
         co_return summary_;
       }
-      if (config_.running)
-        config_.running->set({config_.id, kind, order.task, order.attempt, "the worker was stopped", order.job, true});
+      if (config_.running &&
+          !config_.running->set({config_.id, kind, order.task, order.attempt, "the worker was stopped", order.job, true}))
+        co_await stand_still();
       auto outcome = co_await execute(order);
-      if (config_.running) config_.running->clear();
+      if (config_.running && !config_.running->clear()) co_await stand_still();
       if (outcome.lost_map) {
         // Not this task's fault: the coordinator hands it out again, and runs the map again if its
         // output is taken for lost.
@@ -198,6 +199,12 @@ class worker_loop {
                               ": it is over");
       it = map_outputs_written_.erase(it);
     }
+  }
+
+  // The worker is being stopped (running_task): the stopping thread hands the task back and ends the
+  // process; nothing more may be started or reported meanwhile.
+  asio::awaitable<void> stand_still() {
+    for (;;) co_await pause(std::chrono::hours(1));
   }
 
   asio::awaitable<void> pause(milliseconds how_long) {

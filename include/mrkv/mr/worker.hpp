@@ -49,23 +49,32 @@ namespace mrkv::mr {
 
 // The task attempt a worker is running, kept for a thread that hands it back when the worker is
 // stopped (the worker mode's signal thread): the report that gives it back, or nothing between tasks.
+// Once stop() has been called, set() and clear() return false: the loop must then neither start a task
+// nor report one (the attempt its killed command failed is the one being handed back), and waits for
+// the stopping thread to end the process.
 class running_task {
  public:
-  void set(protocol::failed_request hand_back) {
+  bool set(protocol::failed_request hand_back) {
     std::lock_guard lock(mutex_);
+    if (stopping_) return false;
     hand_back_ = std::move(hand_back);
+    return true;
   }
-  void clear() {
+  bool clear() {
     std::lock_guard lock(mutex_);
     hand_back_.reset();
+    return !stopping_;
   }
-  std::optional<protocol::failed_request> get() const {
+  // The attempt running now, if any; from now on the loop stands still.
+  std::optional<protocol::failed_request> stop() {
     std::lock_guard lock(mutex_);
+    stopping_ = true;
     return hand_back_;
   }
 
  private:
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
+  bool stopping_ = false;
   std::optional<protocol::failed_request> hand_back_;
 };
 
