@@ -21,6 +21,12 @@ int run_kvserver(const args& words) {
                  "Serves a linearizable key/value map over HTTP/JSON (in memory; durable with --data-dir): POST /v1/get {\"key\"},\n"
                  "/v1/put and /v1/append {\"key\", \"value\", \"client\", \"seq\"}, GET /v1/stats. A write\n"
                  "repeating its client's latest seq is answered from the duplicate table without running again.\n"
+                 "Versions: every key has one (0 while missing, +1 per put or append); get answers\n"
+                 "{\"value\", \"version\"}, and a write with \"version\": N runs only if the key is at N (else 412\n"
+                 "naming the current version). POST /v1/delete {\"key\"} makes a key missing (version 0).\n"
+                 "Leases: a put with \"lease_ms\": L deletes the key L ms later unless it is written again.\n"
+                 "POST /v1/list {\"prefix\", \"after\", \"limit\"} pages through keys in byte order (at most\n"
+                 "10,000 a page), from an ordered index: a page costs its own size, not the store's.\n"
                  "Stops on SIGINT or SIGTERM after in-flight requests finish."};
   server_flags server;
   server.listen = "127.0.0.1:7800";

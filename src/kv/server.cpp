@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
@@ -56,8 +57,7 @@ asio::awaitable<http::reply> handle_write(write_path& writes, write_kind kind, h
   co_return http::reply{200, version_reply_body(result.version)};
 }
 
-http::reply handle_list(const store& data, const http::request& req) {
-  auto r = parse_list_request(req.body());
+http::reply list_reply(const store& data, const list_request& r) {
   auto page = data.list(r.prefix, r.after ? std::optional<std::string_view>(*r.after) : std::nullopt, r.limit);
   std::size_t size = 32;
   for (const auto& item : page.items) size += item.key.size() + item.value.size() + 48;
@@ -78,6 +78,15 @@ http::reply handle_list(const store& data, const http::request& req) {
   }
   body += page.more ? "],\"more\":true}" : "],\"more\":false}";
   return http::reply{200, std::move(body)};
+}
+
+// The page is read and encoded on the listing thread (a page of 10,000 keys is milliseconds of work),
+// and the session resumes on its own I/O thread to send it. `data` outlives the pool (see impl).
+asio::awaitable<http::reply> list_elsewhere(const store& data, list_request r) { co_return list_reply(data, r); }
+
+asio::awaitable<http::reply> handle_list(const store& data, asio::thread_pool& pool, http::request req) {
+  auto r = parse_list_request(req.body());  // a bad request is a 400 from here, on the I/O thread
+  co_return co_await asio::co_spawn(pool, list_elsewhere(data, std::move(r)), asio::use_awaitable);
 }
 
 void log_failure(const char* what, std::exception_ptr e) {
@@ -119,9 +128,10 @@ asio::awaitable<void> expire_leases(store& data, write_path& writes, std::chrono
   }
 }
 
-// `writes` is a write_path* or a std::shared_ptr of one: each write route holds a copy.
+// `writes` is a write_path* or a std::shared_ptr of one: each write route holds a copy. Without a
+// `listing` pool, list pages are read on the I/O thread.
 template <class WritesHandle>
-http::router build_routes(store& data, WritesHandle writes) {
+http::router build_routes(store& data, WritesHandle writes, asio::thread_pool* listing) {
   http::router routes;
   routes.add(http::verb::post, "/v1/get", [&data](const http::request& req) {
     auto r = parse_get_request(req.body());
@@ -137,7 +147,12 @@ http::router build_routes(store& data, WritesHandle writes) {
   routes.add_async(http::verb::post, "/v1/delete", [writes](http::request req) {
     return handle_write(*writes, write_kind::remove, std::move(req));
   });
-  routes.add(http::verb::post, "/v1/list", [&data](const http::request& req) { return handle_list(data, req); });
+  if (listing != nullptr)
+    routes.add_async(http::verb::post, "/v1/list",
+                     [&data, listing](http::request req) { return handle_list(data, *listing, std::move(req)); });
+  else
+    routes.add(http::verb::post, "/v1/list",
+               [&data](const http::request& req) { return list_reply(data, parse_list_request(req.body())); });
   routes.add(http::verb::get, "/v1/stats", [&data](const http::request&) {
     auto s = data.stats();
     return http::json_reply({{"keys", s.keys}, {"bytes", s.bytes}, {"clients", s.clients}});
@@ -147,16 +162,21 @@ http::router build_routes(store& data, WritesHandle writes) {
 
 }  // namespace
 
-http::router make_routes(store& data, write_path& writes) { return build_routes(data, &writes); }
+http::router make_routes(store& data, write_path& writes, asio::thread_pool* listing) {
+  return build_routes(data, &writes, listing);
+}
 
 http::router make_routes(store& data) {
-  return build_routes(data, std::shared_ptr<write_path>(std::make_shared<memory_write_path>(data)));
+  return build_routes(data, std::shared_ptr<write_path>(std::make_shared<memory_write_path>(data)), nullptr);
 }
 
 struct server::impl {
   // The store is declared first so it outlives the HTTP server, whose threads and timer use it.
   kv::store data;
   std::unique_ptr<write_path> writes;  // before the HTTP server, whose routes use it
+  // The listing thread: one, so listings take at most one core from the I/O threads and queue behind
+  // each other rather than occupy them.
+  asio::thread_pool listing{1};
   std::chrono::milliseconds sweep_interval;
   std::chrono::milliseconds lease_interval;
   http::server http;
@@ -166,6 +186,9 @@ struct server::impl {
     // those threads first, finish the write path while the contexts still exist, then let them go.
     http.stop();
     http.wait();
+    // A listing under way posts its page to its session's context when done: let it finish while the
+    // contexts (and the store) still exist.
+    listing.join();
     writes.reset();
   }
 
@@ -174,7 +197,7 @@ struct server::impl {
         writes(options.make_write_path ? options.make_write_path(data) : std::make_unique<memory_write_path>(data)),
         sweep_interval(options.sweep_interval),
         lease_interval(options.lease_interval),
-        http(std::move(options.http), "kvserver", make_routes(data, *writes)) {
+        http(std::move(options.http), "kvserver", make_routes(data, *writes, &listing)) {
     if (sweep_interval.count() <= 0) {
       auto quarter = std::chrono::duration_cast<std::chrono::milliseconds>(data.options().client_ttl) / 4;
       sweep_interval = std::clamp<std::chrono::milliseconds>(quarter, std::chrono::seconds(1), std::chrono::seconds(60));

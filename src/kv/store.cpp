@@ -1,9 +1,9 @@
 #include "mrkv/kv/store.hpp"
 
+#include "mrkv/kv/ordered_index.hpp"
 #include "mrkv/kv/value_buffer.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -62,18 +62,13 @@ struct released {
 
 using key_map = std::unordered_map<std::string, key_entry, string_hash, std::equal_to<>>;
 
-bool unsigned_less(std::string_view a, std::string_view b) {
-  // std::string_view compares chars, which are signed here: keys are ordered as unsigned bytes.
-  const std::size_t n = std::min(a.size(), b.size());
-  const int c = n == 0 ? 0 : std::memcmp(a.data(), b.data(), n);
-  return c != 0 ? c < 0 : a.size() < b.size();
-}
-
 }  // namespace
 
 struct alignas(64) store::key_shard {
   mutable std::mutex mutex;
   key_map values;
+  // The nodes of `values` in byte order of keys, for listings: every key of the map is in it.
+  ordered_index<key_map::value_type> order;
   std::unordered_map<std::string, lease_entry, string_hash, std::equal_to<>> leases;
   std::size_t bytes = 0;
   // A cut that has not been handed all of this shard yet, and the next entry to hand it (set while
@@ -265,6 +260,7 @@ write_result store::execute(write_command command, clock::time_point now) {
         if (it != kshard.values.end()) {
           kshard.bytes -= it->first.size() + it->second.value.size();
           garbage.old_value = std::move(it->second.value);
+          kshard.order.erase(&*it);
           kshard.values.erase(it);
         }
         set_lease(0);
@@ -275,7 +271,7 @@ write_result store::execute(write_command command, clock::time_point now) {
         set_lease(result.version);
         if (it == kshard.values.end()) {
           kshard.bytes += key.size() + fresh.size();
-          kshard.values.emplace(std::move(key), key_entry{std::move(fresh), result.version});
+          kshard.order.insert(&*kshard.values.emplace(std::move(key), key_entry{std::move(fresh), result.version}).first);
         } else {
           kshard.bytes = kshard.bytes - it->second.value.size() + fresh.size();
           garbage.old_value = std::exchange(it->second.value, std::move(fresh));
@@ -290,6 +286,7 @@ write_result store::execute(write_command command, clock::time_point now) {
     if (it == kshard.values.end()) {
       kshard.bytes += key.size();
       it = kshard.values.emplace(std::move(key), key_entry{}).first;
+      kshard.order.insert(&*it);
     }
     key_entry& entry = it->second;
     entry.version = result.version;
@@ -388,40 +385,104 @@ std::optional<store::clock::time_point> store::next_lease_deadline() const {
   return earliest;
 }
 
+namespace {
+
+// One key a listing has read from its shard: its value as a handle to the buffer plus the length it
+// had, so the bytes are copied only for the keys that make the page (see list()).
+struct listed_key {
+  std::string key;
+  value_buffer value;
+  std::size_t length = 0;
+  std::uint64_t version = 0;
+  std::size_t shard = 0;
+};
+
+// A shard's keys in a listing, read a batch at a time from where the previous batch ended.
+struct shard_cursor {
+  std::vector<listed_key> batch;
+  std::size_t next = 0;
+  std::size_t batch_size = 0;
+  bool drained = false;  // the shard has no key of the listing past this batch
+  bool empty() const noexcept { return next == batch.size(); }
+  const std::string& key() const noexcept { return batch[next].key; }
+};
+
+bool starts_with(std::string_view text, std::string_view prefix) noexcept {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
 list_page store::list(std::string_view prefix, std::optional<std::string_view> after, std::size_t limit) const {
   list_page page;
   if (limit == 0) return page;
-  // The smallest limit + 1 matches of each shard: the page's limit smallest overall are among them,
-  // and one more says whether anything follows.
-  const std::size_t keep = limit + 1;
-  auto before = [](const key_map::value_type* a, const key_map::value_type* b) {
-    return unsigned_less(a->first, b->first);
-  };
-  std::vector<list_item> candidates;
-  std::vector<const key_map::value_type*> matches;
-  for (std::size_t i = 0; i < shard_count; ++i) {
+  // The keys with the prefix are one run of each shard's order, starting at the prefix itself; a
+  // listing after a key inside or past that run starts right after that key instead.
+  const bool after_counts = after && !unsigned_less(*after, prefix);
+  const std::string first(after_counts ? *after : prefix);
+
+  // Reads the next batch of shard i's keys after `from` (from `first` when starting), under its lock.
+  auto read_batch = [&](std::size_t i, shard_cursor& cursor, std::string_view from, bool exclusive) {
+    cursor.batch.clear();
+    cursor.next = 0;
     auto& shard = keys_[i];
-    matches.clear();
     std::lock_guard lock(shard.mutex);
-    for (const auto& node : shard.values) {
-      std::string_view key = node.first;
-      if (key.substr(0, prefix.size()) != prefix || (after && !unsigned_less(*after, key))) continue;
-      matches.push_back(&node);
-    }
-    if (matches.size() > keep) {
-      std::nth_element(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(keep) - 1, matches.end(), before);
-      matches.resize(keep);
-    }
-    for (const auto* node : matches)
-      candidates.push_back(list_item{node->first, std::string(node->second.value.view()), node->second.version});
+    shard.order.visit_from(from, exclusive, [&](const key_map::value_type* node) {
+      if (!starts_with(node->first, prefix)) return false;
+      const key_entry& entry = node->second;
+      cursor.batch.push_back(listed_key{node->first, entry.value, entry.value.size(), entry.version, i});
+      return cursor.batch.size() < cursor.batch_size;
+    });
+    cursor.drained = cursor.batch.size() < cursor.batch_size;
+  };
+
+  // A k-way merge of the shards' orders. The keys are spread evenly over the shards by their hash, so
+  // a first batch of twice a shard's share of the page nearly always suffices; a shard that runs out
+  // reads a batch twice as big, after its last key.
+  const std::size_t want = limit + 1;  // one more than the page tells whether anything follows
+  const std::size_t first_batch = std::min(want, std::max<std::size_t>(8, 2 * want / shard_count + 1));
+  std::vector<shard_cursor> cursors(shard_count);
+  auto later = [&](std::size_t a, std::size_t b) { return unsigned_less(cursors[b].key(), cursors[a].key()); };
+  std::vector<std::size_t> heap;  // shards with a key to take, the smallest key on top
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    cursors[i].batch_size = first_batch;
+    read_batch(i, cursors[i], first, after_counts);
+    if (!cursors[i].empty()) heap.push_back(i);
   }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const list_item& a, const list_item& b) { return unsigned_less(a.key, b.key); });
-  if (candidates.size() > limit) {
-    page.more = true;
-    candidates.resize(limit);
+  std::make_heap(heap.begin(), heap.end(), later);
+  std::vector<listed_key> chosen;
+  chosen.reserve(std::min<std::size_t>(limit, 4096));
+  while (!heap.empty() && chosen.size() < limit) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    const std::size_t i = heap.back();
+    auto& cursor = cursors[i];
+    chosen.push_back(std::move(cursor.batch[cursor.next++]));
+    if (cursor.empty() && !cursor.drained) {
+      cursor.batch_size = std::min(want, cursor.batch_size * 2);
+      read_batch(i, cursor, chosen.back().key, true);
+    }
+    if (cursor.empty()) heap.pop_back();
+    else std::push_heap(heap.begin(), heap.end(), later);
   }
-  page.items = std::move(candidates);
+  page.more = !heap.empty();
+
+  // The bytes of the chosen values, shard by shard under its lock (a value's buffer may be appended to
+  // meanwhile, but only past the length read with its key, which is what the page shows).
+  page.items.resize(chosen.size());
+  std::vector<std::size_t> by_shard(chosen.size());
+  for (std::size_t n = 0; n < chosen.size(); ++n) by_shard[n] = n;
+  std::sort(by_shard.begin(), by_shard.end(), [&](std::size_t a, std::size_t b) { return chosen[a].shard < chosen[b].shard; });
+  for (std::size_t at = 0; at < by_shard.size();) {
+    const std::size_t shard = chosen[by_shard[at]].shard;
+    std::lock_guard lock(keys_[shard].mutex);
+    for (; at < by_shard.size() && chosen[by_shard[at]].shard == shard; ++at) {
+      auto& from = chosen[by_shard[at]];
+      auto& item = page.items[by_shard[at]];
+      item.value.assign(from.value.view().substr(0, from.length));
+      item.version = from.version;
+    }
+  }
+  for (std::size_t n = 0; n < chosen.size(); ++n) page.items[n].key = std::move(chosen[n].key);
   return page;
 }
 
@@ -489,7 +550,8 @@ void store::load(const key_record& record, clock::time_point now) {
   std::lock_guard lock(shard.mutex);
   hand_over_keys(index, shard, everything);
   auto [it, inserted] = shard.values.try_emplace(std::string(record.key));
-  if (!inserted) shard.bytes -= it->first.size() + it->second.value.size();
+  if (inserted) shard.order.insert(&*it);
+  else shard.bytes -= it->first.size() + it->second.value.size();
   shard.bytes += it->first.size() + fresh.size();
   garbage.old_value = std::exchange(it->second.value, std::move(fresh));
   it->second.version = record.version;

@@ -55,6 +55,15 @@ TEST_CASE("kvserver process: bad flags exit 2") {
   CHECK(run_mrkv({"kvserver", "--no-such-flag"}).status == 2);
 }
 
+TEST_CASE("kvserver process: --help names versions, delete, leases and list") {
+  auto help = run_mrkv({"kvserver", "--help"});
+  CHECK(help.status == 0);
+  for (const char* word : {"\"version\": N", "412", "/v1/delete", "\"lease_ms\"", "/v1/list", "byte order"}) {
+    CAPTURE(word);
+    CHECK(help.out.find(word) != std::string::npos);
+  }
+}
+
 TEST_CASE("kv CLI: put, get, append and a value from stdin") {
   server_process server;
   auto flag = server_flag(server);

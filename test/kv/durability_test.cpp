@@ -2,14 +2,15 @@
 // clerks, 20 times in a row on one data dir (every acknowledged write is there after each restart,
 // retries of the writes in flight execute at most once, the whole history is linearizable); a disk
 // that fills up (503, nothing visible, reads served, writes resume once space is back); the directory
-// lock; and the start refused on a damaged log. Tests that need root (mounting a tmpfs) print
-// "[mrkv-skip]" and are reported by ctest as skipped without it.
+// lock; the start refused on a damaged log; and versions and leases across kill -9 (issue 13). Tests
+// that need root (mounting a tmpfs) print "[mrkv-skip]" and are reported by ctest as skipped without it.
 #include "kv/harness.hpp"
 #include "mrkv/http/client.hpp"
 #include "mrkv/kv/clerk.hpp"
 #include "mrkv/kv/protocol.hpp"
 #include "support/async.hpp"
 #include "support/linearizability.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -308,6 +309,110 @@ TEST_CASE("disk full: writes get 503 and are not applied, reads go on, writes re
     CHECK(value_of(r) == value);
   }
   server.stop();
+}
+
+// A key's value and version as a get answers them.
+std::pair<std::string, std::uint64_t> versioned_get(asio::io_context& context, const http::url& url, const std::string& key) {
+  auto r = post_once(context, url, "/v1/get", kv::get_request_body(key));
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status != 200 || !doc.is_object() || !doc.contains("version")) return {"<no answer>", 0};
+  return {value_of(r), doc["version"].get<std::uint64_t>()};
+}
+
+bool has_snapshot(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const auto name = e.path().filename().string();
+    if (name.starts_with("snap-") && name.ends_with(".snap")) return true;
+  }
+  return false;
+}
+
+// Versions and leases (issue 13) across kill -9: every key comes back at its version, conditional
+// writes go on from there, a lease runs again for its full length from the restart, a key whose lease
+// ran out before the crash stays gone, and a key made permanent again stays.
+void versions_and_leases_across_kill_9(const std::string& what, std::vector<std::string> flags, bool snapshot) {
+  scratch_dir scratch(what);
+  const auto data = scratch.path / "data";
+  durable_server server(data, std::move(flags));
+  server.start();
+  asio::io_context context;
+  constexpr auto lease = 3s;
+  auto write_all = [&]() -> asio::awaitable<void> {
+    kv::clerk ck(context.get_executor(), server.url());
+    for (int i = 0; i < 3; ++i) co_await ck.put("counted", "v" + std::to_string(i));
+    CHECK((co_await ck.put("cas", "a", std::uint64_t{0})).version == 1);
+    CHECK((co_await ck.put("cas", "b", std::uint64_t{1})).version == 2);
+    co_await ck.append("appended", "x");
+    co_await ck.append("appended", "y");
+    co_await ck.put("deleted", "d");
+    CHECK((co_await ck.remove("deleted")).ok());
+    kv::write_options leased;
+    leased.lease = lease;
+    CHECK((co_await ck.put("leased", "l", leased)).version == 1);
+    kv::write_options brief;
+    brief.lease = 100ms;
+    CHECK((co_await ck.put("expired", "e", brief)).version == 1);
+    // A lease shorter than "leased"'s, then a write without one: were it to come back, it would run out
+    // before "leased" does.
+    kv::write_options shorter;
+    shorter.lease = 1s;
+    CHECK((co_await ck.put("made-permanent", "p", shorter)).version == 1);
+    co_await ck.put("made-permanent", "p2");
+    if (!snapshot) co_return;
+    // Past --snapshot-after, so that the restart loads a snapshot holding all of the above.
+    for (int i = 0; i < 100 && !has_snapshot(data); ++i) co_await ck.put("filler" + std::to_string(i), std::string(100, 'f'));
+  };
+  test::run_until_done(context, write_all(), 60s);
+  // The brief lease ran out before the crash; its expiry is a logged write like any other.
+  CHECK(test::poll_until([&] { return versioned_get(context, server.url(), "expired").second == 0; }, 20s));
+  if (snapshot) REQUIRE(test::poll_until([&] { return has_snapshot(data); }, 30s));
+
+  server.kill_now();
+  const auto restarted = std::chrono::steady_clock::now();
+  server.start();
+  const auto url = server.url();
+  CHECK(versioned_get(context, url, "counted") == std::pair<std::string, std::uint64_t>{"v2", 3});
+  CHECK(versioned_get(context, url, "cas") == std::pair<std::string, std::uint64_t>{"b", 2});
+  CHECK(versioned_get(context, url, "appended") == std::pair<std::string, std::uint64_t>{"xy", 2});
+  CHECK(versioned_get(context, url, "deleted") == std::pair<std::string, std::uint64_t>{"", 0});
+  CHECK(versioned_get(context, url, "expired") == std::pair<std::string, std::uint64_t>{"", 0});
+  CHECK(versioned_get(context, url, "leased") == std::pair<std::string, std::uint64_t>{"l", 1});
+  CHECK(versioned_get(context, url, "made-permanent") == std::pair<std::string, std::uint64_t>{"p2", 2});
+  auto go_on = [&]() -> asio::awaitable<void> {
+    kv::clerk ck(context.get_executor(), url);
+    auto next = co_await ck.put("cas", "c", std::uint64_t{2});
+    CHECK(next.ok());
+    CHECK(next.version == 3);
+    auto stale = co_await ck.put("cas", "d", std::uint64_t{0});
+    CHECK(stale.result == kv::write_outcome::status::version_mismatch);
+    CHECK(stale.version == 3);
+  };
+  test::run_until_done(context, go_on(), 60s);
+  // The lease runs again for its full length, counted from the recovery (after `restarted`).
+  CHECK(test::poll_until([&] { return versioned_get(context, url, "leased").second == 0; }, 30s));
+  const auto lived = std::chrono::steady_clock::now() - restarted;
+  CHECK(lived >= lease);
+  CHECK(lived < lease + 15s);
+  MESSAGE(what << ": a 3 s lease ran out " << std::chrono::duration_cast<std::chrono::milliseconds>(lived).count()
+               << " ms after the restart began");
+  CHECK(versioned_get(context, url, "made-permanent") == std::pair<std::string, std::uint64_t>{"p2", 2});
+
+  // Once more: the expiry after the restart was logged too.
+  server.kill_now();
+  server.start();
+  CHECK(versioned_get(context, url, "leased") == std::pair<std::string, std::uint64_t>{"", 0});
+  CHECK(versioned_get(context, url, "cas") == std::pair<std::string, std::uint64_t>{"c", 3});
+  CHECK(versioned_get(context, url, "made-permanent") == std::pair<std::string, std::uint64_t>{"p2", 2});
+  server.stop();
+}
+
+TEST_CASE("versions and leases survive kill -9: recovered from the log") {
+  versions_and_leases_across_kill_9("versions-log", {"--fsync", "always"}, false);
+}
+
+TEST_CASE("versions and leases survive kill -9: recovered from a snapshot and the log after it") {
+  versions_and_leases_across_kill_9("versions-snap", {"--fsync", "always", "--snapshot-after", "4096"}, true);
 }
 
 TEST_CASE("data dir: a second server is refused naming the holder; a damaged log stops the start") {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <random>
 #include <string>
@@ -271,6 +272,96 @@ TEST_CASE("list: pages over many keys in many shards see every key once, in orde
     after = page.items.back().key;
   }
   CHECK(seen == keys);
+}
+
+// What a full listing (page by page) shows, as key -> (value, version).
+std::map<std::string, std::pair<std::string, std::uint64_t>> listed_all(const store& s, std::string_view prefix,
+                                                                         std::size_t limit) {
+  std::map<std::string, std::pair<std::string, std::uint64_t>> seen;
+  std::optional<std::string> after;
+  std::string previous;
+  for (;;) {
+    auto page = s.list(prefix, after ? std::optional<std::string_view>(*after) : std::nullopt, limit);
+    CHECK(page.items.size() <= limit);
+    for (auto& item : page.items) {
+      CHECK((seen.empty() || previous < item.key));
+      previous = item.key;
+      seen[item.key] = {item.value, item.version};
+    }
+    if (!page.more) break;
+    REQUIRE(!page.items.empty());
+    after = page.items.back().key;
+  }
+  return seen;
+}
+
+TEST_CASE("list: keys made by appends, dropped by deletes and expiries, and loaded at recovery are listed as they are") {
+  store s;
+  const auto t0 = store::clock::now();
+  std::map<std::string, std::pair<std::string, std::uint64_t>> expected;
+  for (int i = 0; i < 3000; ++i) {
+    std::string key = "k/" + std::to_string(i);
+    if (i % 3 == 0) {
+      s.append(key, "a");
+      s.append(key, "b");
+      expected[key] = {"ab", 2};
+    } else {
+      s.put(key, "p");
+      expected[key] = {"p", 1};
+    }
+  }
+  s.put("other", "not listed");
+  for (int i = 0; i < 3000; i += 4) {
+    s.execute(command(write_kind::remove, "k/" + std::to_string(i)));
+    expected.erase("k/" + std::to_string(i));
+  }
+  s.execute(leased_put("k/lease", "x", 10), t0);
+  for (auto& expiry : s.due_leases(t0 + 10ms)) CHECK(s.execute(std::move(expiry)).outcome == status::executed);
+  CHECK(listed_all(s, "k/", 97) == expected);
+  CHECK(listed_all(s, "k/", 1).size() == expected.size());
+  CHECK(listed_all(s, "", 10'000).size() == expected.size() + 1);
+
+  store loaded;
+  for (std::size_t i = 0; i < store::shard_count; ++i) s.visit_keys(i, [&](const key_record& r) { loaded.load(r, t0); });
+  // A record loaded twice replaces the first: still one key in the listing.
+  loaded.load(key_record{"k/1", "again", 9, 0}, t0);
+  expected["k/1"] = {"again", 9};
+  CHECK(listed_all(loaded, "k/", 500) == expected);
+}
+
+TEST_CASE("list: pages while other threads add, change and remove keys list every key that stays, once, in order") {
+  store s;
+  constexpr int stable = 2000;
+  for (int i = 0; i < stable; ++i) s.put("s/" + std::to_string(10'000 + i), "stable");
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(w));
+      while (!stop.load()) {
+        // Churned keys sort between the stable ones, in the same shards.
+        std::string key = "s/" + std::to_string(10'000 + rng() % stable) + "/" + std::to_string(rng() % 3);
+        if (rng() % 2) s.put(key, "churn");
+        else s.execute(command(write_kind::remove, key));
+        s.append("s/" + std::to_string(10'000 + rng() % stable), "+");  // changes stable values
+      }
+    });
+  }
+  for (std::size_t limit : {1, 7, 100, 1000, 10'000, 1, 7, 100, 1000, 10'000}) {
+    CAPTURE(limit);
+    auto seen = listed_all(s, "s/", limit);
+    std::size_t stable_seen = 0;
+    for (const auto& [key, item] : seen)
+      if (key.find('/', 2) == std::string::npos) {
+        ++stable_seen;
+        CHECK(item.first.rfind("stable", 0) == 0);
+        // Value and version of one moment: each append added one '+' and one version.
+        CHECK(item.first.size() == 5 + item.second);
+      }
+    CHECK(stable_seen == stable);
+  }
+  stop = true;
+  for (auto& t : writers) t.join();
 }
 
 TEST_CASE("snapshot: visiting and loading rebuilds keys, versions, leases and the duplicate table") {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -208,6 +209,85 @@ TEST_CASE("versions: one client retrying 100 puts through the lossy proxy") {
   CHECK(server.data().read("k").version == 100);
   CHECK(server.data().get("k") == "v99");
   MESSAGE("attempts " << ck.attempts() << " for 100 puts");
+}
+
+// Runs `write` through a proxy that drops every reply (and no request) until `applied()` shows the
+// server executed it, then lets everything through: the clerk's first attempt is executed and its
+// answer lost, and a later retry is answered.
+struct lost_reply_run {
+  kv::write_outcome outcome;
+  std::uint64_t attempts = 0;
+  test::fault_proxy_stats proxy;
+};
+
+lost_reply_run with_first_reply_lost(local_server& server, bool request_ids,
+                                     const std::function<asio::awaitable<kv::write_outcome>(kv::clerk&)>& write,
+                                     const std::function<bool()>& applied) {
+  test::fault_proxy_config config;
+  config.upstream_port = server.port();
+  config.p_drop_request = 0;
+  config.p_drop_reply = 1;
+  config.max_delay = 0ms;
+  test::fault_proxy proxy(config);
+  proxy.start();
+  asio::io_context context;
+  auto options = patient();
+  options.request_ids = request_ids;
+  kv::clerk ck(context.get_executor(), proxy_url(proxy), options);
+  auto open_once_applied = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!applied()) {
+      timer.expires_after(2ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    proxy.set_reliable(true);
+  };
+  asio::co_spawn(context, open_once_applied(), asio::detached);
+  lost_reply_run run;
+  run.outcome = test::run_until_done(context, write(ck), 60s);
+  run.attempts = ck.attempts();
+  proxy.stop();
+  run.proxy = proxy.stats();
+  return run;
+}
+
+TEST_CASE("clerk: a conditional write retried without request ids meets its own success as 412 and reports maybe applied") {
+  local_server server;
+  auto put_k = [](kv::clerk& ck) { return ck.put("k", "v", std::uint64_t{0}); };
+  auto k_created = [&] { return server.data().read("k").version == 1; };
+
+  // Without request ids the retry executes again, finds version 1 instead of 0, and gets a 412: the
+  // clerk cannot tell that from someone else's write, so it says "maybe", never "mismatch".
+  auto lab = with_first_reply_lost(server, false, put_k, k_created);
+  CHECK(lab.outcome.result == kv::write_outcome::status::maybe_applied);
+  CHECK(lab.attempts >= 2);
+  CHECK(lab.proxy.dropped_replies >= 1);
+  CHECK(server.data().read("k").value == "v");
+  CHECK(server.data().read("k").version == 1);
+
+  // A conditional delete the same way: applied (version back to 0), reported as maybe applied.
+  auto delete_k = [](kv::clerk& ck) { return ck.remove("k", std::uint64_t{1}); };
+  auto k_gone = [&] { return server.data().read("k").version == 0; };
+  auto removed = with_first_reply_lost(server, false, delete_k, k_gone);
+  CHECK(removed.outcome.result == kv::write_outcome::status::maybe_applied);
+  CHECK(removed.attempts >= 2);
+
+  // With request ids (the default) the retry is answered from the duplicate table with the first
+  // execution's reply: ok, with the version it made.
+  auto with_ids = with_first_reply_lost(server, true, put_k, k_created);
+  CHECK(with_ids.outcome.result == kv::write_outcome::status::ok);
+  CHECK(with_ids.outcome.version == 1);
+  CHECK(with_ids.attempts >= 2);
+  CHECK(with_ids.proxy.dropped_replies >= 1);
+
+  // And a 412 that no lost attempt preceded is a plain mismatch, with or without ids.
+  asio::io_context context;
+  auto options = patient();
+  options.request_ids = false;
+  kv::clerk direct(context.get_executor(), server.url(), options);
+  auto refused = test::run_until_done(context, direct.put("k", "w", std::uint64_t{0}));
+  CHECK(refused.result == kv::write_outcome::status::version_mismatch);
+  CHECK(refused.version == 1);
 }
 
 // Clients take the lock in turn for a while; each holder marks itself inside and checks no one else is.

@@ -10,12 +10,15 @@
 // "version": CURRENT}.
 //
 // Writes (put, append, delete, and lease expiries) go through the server's write_path
-// (kv/write_path.hpp), as async routes; reads (get, list, stats) are synchronous and read the store.
+// (kv/write_path.hpp), as async routes; get and stats are synchronous and read the store; a list page
+// is read and encoded on the server's listing thread (an async route), since a page of 10,000 keys is
+// milliseconds of work that would hold up every other request of its I/O thread.
 //
 // Thread model: the HTTP server runs `threads` io_contexts, one thread each, and calls the (synchronous)
 // route handlers from all of them at once. The handlers share nothing but the store, which is sharded
 // under mutexes held only for the map operation (see kv/store.hpp); no lock is held across a co_await.
-// The expiry timer runs on the server's context 0 and takes the same shard locks.
+// The expiry timer runs on the server's context 0 and takes the same shard locks; so does the listing
+// thread, one shard at a time (see "Listing" in kv/store.hpp).
 #pragma once
 
 #include "mrkv/http/router.hpp"
@@ -23,6 +26,7 @@
 #include "mrkv/kv/store.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
 #include <functional>
@@ -34,8 +38,10 @@ class write_path;  // kv/write_path.hpp
 // How a server makes its write path over its store (called once, before the server starts).
 using write_path_factory = std::function<std::unique_ptr<write_path>(store&)>;
 
-// The routes over `data` with writes through `writes`; both must outlive the router.
-http::router make_routes(store& data, write_path& writes);
+// The routes over `data` with writes through `writes`, and list pages read on `listing` (null: on the
+// I/O thread); all must outlive the router, and the pool must be joined before the server's contexts
+// and `data` are destroyed.
+http::router make_routes(store& data, write_path& writes, boost::asio::thread_pool* listing = nullptr);
 // The same with a memory-only write path that the router owns.
 http::router make_routes(store& data);
 
