@@ -7,7 +7,6 @@
 #include "mrkv/mr/job_files.hpp"
 #include "mrkv/mr/job_service.hpp"
 
-#include <boost/program_options/value_semantic.hpp>
 
 #include <filesystem>
 #include <fstream>
