@@ -172,7 +172,8 @@ void check_job_matches_sequential(const std::string& app) {
   CHECK_MESSAGE(job.outputs() == job.sequential(), job.logs());
   // The maps' outputs stayed with the workers, and the reducers' outputs came to the coordinator.
   CHECK_FALSE(has_file_ending(job.coordinator_dir(), ".map"));
-  // Told to exit, each worker deleted the map outputs it held: at least two held some.
+  // Told to exit, each worker that ran maps deleted the outputs it held (how many workers got maps
+  // depends on how fast they started: under a sanitizer one may do them all).
   int held = 0;
   for (int i = 1; i <= 3; ++i) {
     auto& w = *workers[static_cast<std::size_t>(i - 1)];
@@ -182,9 +183,11 @@ void check_job_matches_sequential(const std::string& app) {
     CHECK_FALSE(has_file_ending(job.worker_dir(i), ".map"));
     const auto log = w.output();
     const auto at = log.find("] removed ");
-    if (at != std::string::npos && std::stoi(log.substr(at + 10)) > 0) ++held;
+    const bool removed = at != std::string::npos && std::stoi(log.substr(at + 10)) > 0;
+    CHECK_MESSAGE(removed == (log.find("running map task") != std::string::npos), job.logs());
+    if (removed) ++held;
   }
-  CHECK_MESSAGE(held >= 2, job.logs());
+  CHECK_MESSAGE(held >= 1, job.logs());
   CHECK(coordinator.output().find("could not fetch") == std::string::npos);
   // A reducer reads the outputs of the maps it ran itself from its own disk, not over HTTP.
   CHECK_MESSAGE(job.logs().find("read from this worker's disk") != std::string::npos, job.logs());
